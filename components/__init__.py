@@ -1,0 +1,1 @@
+"""inference: turn a short models.yaml into an LLM-serving platform on Kubernetes."""

@@ -1,0 +1,50 @@
+"""Cluster access: the one explicit Kubernetes provider (render-only or an EKS cluster looked up once by name)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from .config import StackCfg
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    """What the AWS components need to know about an existing EKS cluster (absent in render mode)."""
+
+    name: str
+    security_group_id: pulumi.Output[str]
+    vpc_id: pulumi.Output[str]
+
+
+def _kubeconfig(name: str, endpoint: pulumi.Output[str], ca_data: pulumi.Output[str]) -> pulumi.Output[str]:
+    def build(args: list[str]) -> str:
+        server, ca = args
+        user = {"exec": {"apiVersion": "client.authentication.k8s.io/v1beta1", "command": "aws",
+                         "args": ["eks", "get-token", "--cluster-name", name, "--output", "json"],
+                         "interactiveMode": "Never"}}
+        return json.dumps({
+            "apiVersion": "v1", "kind": "Config", "current-context": name,
+            "clusters": [{"name": name, "cluster": {"server": server, "certificate-authority-data": ca}}],
+            "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
+            "users": [{"name": name, "user": user}],
+        })
+
+    return pulumi.Output.all(endpoint, ca_data).apply(build)
+
+
+def connect(stack: str, cfg: StackCfg) -> tuple[k8s.Provider, ClusterInfo | None]:
+    """Create the program's only Kubernetes provider; for EKS, one cluster lookup whatever the number of models."""
+    if cfg.target == "render":
+        return k8s.Provider("k8s", render_yaml_to_directory=f"rendered/{stack}"), None
+    assert cfg.cluster is not None  # validated: target eks requires cluster
+    import pulumi_aws as aws  # only the eks target touches AWS
+
+    cluster = aws.eks.get_cluster_output(name=cfg.cluster.name)
+    kubeconfig = _kubeconfig(cfg.cluster.name, cluster.endpoint, cluster.certificate_authorities[0].data)
+    provider = k8s.Provider("k8s", kubeconfig=pulumi.Output.secret(kubeconfig), enable_server_side_apply=True)
+    info = ClusterInfo(cfg.cluster.name, cluster.vpc_config.cluster_security_group_id, cluster.vpc_config.vpc_id)
+    return provider, info

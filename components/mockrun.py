@@ -1,0 +1,248 @@
+"""Run the real __main__.py under Pulumi's mock runtime and record every resource, invoke and stack output.
+
+Used by the offline render and by the tests: config comes from Pulumi.<stack>.yaml as the CLI would pass it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import runpy
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import config as runtime_config
+from pulumi.runtime import mocks, rpc, settings
+from pulumi.runtime.stack import run_pulumi_func
+
+PROJECT = "inference"
+ROOT = Path(__file__).resolve().parent.parent
+SECRET_PLACEHOLDER = "[secret]"
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A value the program marked secret; render writes a placeholder instead."""
+
+    value: Any
+
+
+@dataclass
+class Registered:
+    """One RegisterResource call: what the engine would be asked to create."""
+
+    type: str
+    name: str
+    urn: str
+    parent: str
+    provider: str
+    custom: bool
+    remote: bool
+    inputs: dict[str, Any]
+    protect: bool
+    retain_on_delete: bool
+    custom_timeouts: dict[str, str]
+    depends_on: list[str]
+    ignore_changes: list[str]
+
+    @property
+    def is_k8s_object(self) -> bool:
+        return self.custom and self.type.startswith("kubernetes:")
+
+    def options(self) -> dict[str, Any]:
+        """Resource options that matter for review, omitting defaults."""
+        out: dict[str, Any] = {}
+        if self.protect:
+            out["protect"] = True
+        if self.retain_on_delete:
+            out["retainOnDelete"] = True
+        if self.custom_timeouts:
+            out["customTimeouts"] = self.custom_timeouts
+        if self.ignore_changes:
+            out["ignoreChanges"] = self.ignore_changes
+        return out
+
+
+@dataclass
+class Run:
+    """Everything one program run registered."""
+
+    resources: list[Registered] = field(default_factory=list)
+    invokes: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    def of_type(self, type_: str) -> list[Registered]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str, name: str) -> Registered:
+        hits = [r for r in self.resources if r.type == type_ and r.name == name]
+        assert len(hits) == 1, f"expected one {type_} named {name}, found {len(hits)}"
+        return hits[0]
+
+    def by_urn(self, urn: str) -> Registered:
+        return next(r for r in self.resources if r.urn == urn)
+
+    def k8s_objects(self) -> list[Registered]:
+        return [r for r in self.resources if r.is_k8s_object]
+
+
+def normalise(value: Any) -> Any:
+    """Mocks hand numbers back as floats: integral floats become ints again; secrets become Secret."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+            return Secret(normalise(value.get("value")))
+        return {k: normalise(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [normalise(v) for v in value]
+    return value
+
+
+def reveal(value: Any, placeholder: bool = True) -> Any:
+    """Secrets replaced by a placeholder (for output) or by their value (for assertions)."""
+    if isinstance(value, Secret):
+        return SECRET_PLACEHOLDER if placeholder else reveal(value.value, placeholder)
+    if isinstance(value, dict):
+        return {k: reveal(v, placeholder) for k, v in value.items()}
+    if isinstance(value, list):
+        return [reveal(v, placeholder) for v in value]
+    return value
+
+
+# Outputs the cloud would compute, for the resources whose outputs the program reads.
+FAKE_CLUSTER = {
+    "name": "mock-cluster", "arn": "arn:aws:eks:us-east-1:123456789012:cluster/mock-cluster",
+    "endpoint": "https://MOCK.gr7.us-east-1.eks.amazonaws.com", "version": "1.32",
+    "certificateAuthorities": [{"data": "bW9jay1jYQ=="}],
+    "vpcConfig": {"clusterSecurityGroupId": "sg-0c1a5e7000000000a", "vpcId": "vpc-0a1b2c3d4e5f60001",
+                  "subnetIds": [], "securityGroupIds": []},
+    "identities": [{"oidcs": [{"issuer": "https://oidc.eks.us-east-1.amazonaws.com/id/MOCK"}]}],
+}
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Resources echo their inputs plus plausible computed outputs; invokes answer from fixed data."""
+
+    def __init__(self, run: Run, lock: threading.Lock):
+        self.run = run
+        self.lock = lock
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        rid = f"{args.name}-id"
+        state = dict(args.inputs)
+        suffix = args.name.replace("_", "-")[:40]
+        if args.typ.startswith("aws:"):
+            state.setdefault("arn", f"arn:aws:mock:us-east-1:123456789012:{args.typ.split(':')[-1].lower()}/{suffix}")
+        if args.typ == "aws:fsx/lustreFileSystem:LustreFileSystem":
+            rid = "fs-0123456789abcdef0"
+            state.update(dnsName=f"{rid}.fsx.us-east-1.amazonaws.com", mountName="abcdefgh")
+        elif args.typ == "aws:efs/fileSystem:FileSystem":
+            rid = "fs-0fedcba987654321"
+            state["dnsName"] = f"{rid}.efs.us-east-1.amazonaws.com"
+        elif args.typ == "aws:ec2/launchTemplate:LaunchTemplate":
+            state["latestVersion"] = 1
+        elif args.typ == "aws:ec2/securityGroup:SecurityGroup":
+            rid = f"sg-{abs(hash(args.name)) % 16**12:012x}"
+        return rid, state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], None]:
+        with self.lock:
+            self.run.invokes.append((args.token, dict(args.args)))
+        if args.token == "aws:eks/getCluster:getCluster":
+            return {**FAKE_CLUSTER, "name": args.args.get("name", "mock-cluster"), "id": args.args.get("name")}, None
+        if args.token == "aws:index/getRegion:getRegion":
+            return {"name": "us-east-1", "region": "us-east-1", "id": "us-east-1"}, None
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": "123456789012", "arn": "arn:aws:iam::123456789012:user/mock", "id": "1"}, None
+        if args.token == "aws:iam/getPolicyDocument:getPolicyDocument":
+            return {"json": json.dumps(args.args.get("statements", [])), "id": "doc"}, None
+        return {}, None
+
+
+class RecordingMonitor(mocks.MockMonitor):
+    """The mock monitor, also recording parent, provider and resource options of every registration."""
+
+    def __init__(self, mocks_: RecordingMocks):
+        super().__init__(mocks_)
+        self.run = mocks_.run
+        self.lock = mocks_.lock
+
+    def RegisterResource(self, request):  # noqa: N802 - gRPC method name
+        response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            return response
+        timeouts = {k: getattr(request.customTimeouts, k) for k in ("create", "update", "delete")
+                    if getattr(request.customTimeouts, k)}
+        record = Registered(
+            type=request.type, name=request.name, urn=response.urn, parent=request.parent,
+            provider=_provider_name(request.provider), custom=request.custom,
+            remote=request.remote, inputs=normalise(rpc.deserialize_properties(request.object)),
+            protect=request.protect, retain_on_delete=request.retainOnDelete, custom_timeouts=timeouts,
+            depends_on=sorted(request.dependencies), ignore_changes=list(request.ignoreChanges))
+        with self.lock:
+            self.run.resources.append(record)
+        return response
+
+
+def _provider_name(ref: str) -> str:
+    """'urn:pulumi:S::P::pulumi:providers:kubernetes::k8s::ID' -> 'pulumi:providers:kubernetes::k8s'."""
+    parts = ref.split("::")
+    return f"{parts[-3].split('$')[-1]}::{parts[-2]}" if len(parts) >= 3 else ""
+
+
+def stack_config(root: Path, stack: str) -> tuple[dict[str, str], list[str]]:
+    """Config values as the Pulumi CLI passes them: strings, structured values as JSON, secrets masked."""
+    path = root / f"Pulumi.{stack}.yaml"
+    if not path.exists():
+        raise FileNotFoundError(f"no stack file {path.name} in {root}; stacks here: "
+                                + ", ".join(sorted(p.name[7:-5] for p in root.glob("Pulumi.*.yaml"))))
+    data = yaml.safe_load(path.read_text(encoding="utf-8", errors="replace")) or {}
+    values: dict[str, str] = {}
+    secrets: list[str] = []
+    for key, value in (data.get("config") or {}).items() if isinstance(data, dict) else []:
+        key = str(key)
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            # Encrypted values cannot be decrypted offline: the program sees a placeholder, still secret.
+            values[key] = SECRET_PLACEHOLDER
+            secrets.append(key)
+        elif isinstance(value, str):
+            values[key] = value
+        elif isinstance(value, bool):
+            values[key] = "true" if value else "false"
+        elif isinstance(value, int | float):
+            values[key] = str(value)
+        else:
+            values[key] = json.dumps(value)
+    return values, secrets
+
+
+def run_program(stack: str, root: Path = ROOT, overrides: dict[str, str] | None = None,
+                secrets: list[str] | None = None) -> Run:
+    """Run `root/__main__.py` for `stack` under mocks. Raises what the program raises (pulumi.RunError on bad input)."""
+    values, secret_keys = stack_config(root, stack)
+    values.update(overrides or {})
+    secret_keys += secrets or []
+    run, lock = Run(), threading.Lock()
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        settings.reset_options(project=PROJECT, stack=stack, preview=False, root_directory=str(root))
+        runtime_config.set_all_config(values, secret_keys)
+        recording = RecordingMocks(run, lock)
+        pulumi.runtime.set_mocks(recording, PROJECT, stack, preview=False, monitor=RecordingMonitor(recording))
+        program = str(root / "__main__.py")
+        loop.run_until_complete(run_pulumi_func(lambda: runpy.run_path(program, run_name="__main__")))
+        stack_resource = settings.get_root_resource()
+        outputs = getattr(stack_resource, "outputs", {}) or {}
+        run.outputs = normalise(loop.run_until_complete(pulumi.Output.from_input(outputs).future())) or {}
+    finally:
+        runtime_config.set_all_config({}, [])
+        settings.reset_options()
+        loop.close()
+        asyncio.set_event_loop(None)
+    return run
