@@ -12,7 +12,8 @@ from components.model_service import ModelService, ModelServiceArgs
 from components.namespace import ModelNamespace, ModelNamespaceArgs
 from components.planner import plan as make_plan
 
-ROOT = Path(__file__).resolve().parent
+# absolute(), not resolve(): tests run this file through a symlink in a scratch project directory.
+ROOT = Path(__file__).absolute().parent
 
 config = pulumi.Config("inference")
 values = {key: config.get(key) for key in STACK_KEYS if key not in SECRET_KEYS}

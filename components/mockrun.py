@@ -172,7 +172,7 @@ class RecordingMonitor(mocks.MockMonitor):
         self.run = mocks_.run
         self.lock = mocks_.lock
 
-    def RegisterResource(self, request):  # noqa: N802 - gRPC method name
+    def RegisterResource(self, request):
         response = super().RegisterResource(request)
         if request.type == "pulumi:pulumi:Stack":
             return response
