@@ -10,6 +10,7 @@ from components.config import SECRET_KEYS, STACK_KEYS, load_settings
 from components.errors import InputError
 from components.model_service import ModelService, ModelServiceArgs
 from components.namespace import ModelNamespace, ModelNamespaceArgs
+from components.network_policy import NetworkPolicies, NetworkPoliciesArgs
 from components.planner import plan as make_plan
 
 # absolute(), not resolve(): tests run this file through a symlink in a scratch project directory.
@@ -32,6 +33,7 @@ k8s_opts = pulumi.ResourceOptions(providers=[provider])
 
 namespace = ModelNamespace("models", ModelNamespaceArgs(stack.namespace, stack.kubernetes_version), opts=k8s_opts)
 in_namespace = pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[namespace]))
+NetworkPolicies("network", NetworkPoliciesArgs(stack.namespace, plan.network), opts=in_namespace)
 cache = ModelCache("weights", ModelCacheArgs(stack.cache, plan, stack.namespace), opts=in_namespace)
 
 services = {

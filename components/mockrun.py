@@ -150,18 +150,18 @@ class RecordingMocks(pulumi.runtime.Mocks):
             rid = f"sg-{abs(hash(args.name)) % 16**12:012x}"
         return rid, state
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], None]:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
         with self.lock:
             self.run.invokes.append((args.token, dict(args.args)))
         if args.token == "aws:eks/getCluster:getCluster":
-            return {**FAKE_CLUSTER, "name": args.args.get("name", "mock-cluster"), "id": args.args.get("name")}, None
+            return {**FAKE_CLUSTER, "name": args.args.get("name", "mock-cluster"), "id": args.args.get("name")}
         if args.token == "aws:index/getRegion:getRegion":
-            return {"name": "us-east-1", "region": "us-east-1", "id": "us-east-1"}, None
+            return {"name": "us-east-1", "region": "us-east-1", "id": "us-east-1"}
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"accountId": "123456789012", "arn": "arn:aws:iam::123456789012:user/mock", "id": "1"}, None
+            return {"accountId": "123456789012", "arn": "arn:aws:iam::123456789012:user/mock", "id": "1"}
         if args.token == "aws:iam/getPolicyDocument:getPolicyDocument":
-            return {"json": json.dumps(args.args.get("statements", [])), "id": "doc"}, None
-        return {}, None
+            return {"json": json.dumps(args.args.get("statements", [])), "id": "doc"}
+        return {}
 
 
 class RecordingMonitor(mocks.MockMonitor):
@@ -222,12 +222,14 @@ def stack_config(root: Path, stack: str) -> tuple[dict[str, str], list[str]]:
 
 
 def run_program(stack: str, root: Path = ROOT, overrides: dict[str, str] | None = None,
-                secrets: list[str] | None = None) -> Run:
-    """Run `root/__main__.py` for `stack` under mocks. Raises what the program raises (pulumi.RunError on bad input)."""
+                secrets: list[str] | None = None, run: Run | None = None) -> Run:
+    """Run `root/__main__.py` for `stack` under mocks. Raises what the program raises (pulumi.RunError on bad input).
+
+    Pass `run` to keep what was registered before a failure (tests check that bad input registers nothing)."""
     values, secret_keys = stack_config(root, stack)
     values.update(overrides or {})
     secret_keys += secrets or []
-    run, lock = Run(), threading.Lock()
+    run, lock = run if run is not None else Run(), threading.Lock()
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:

@@ -157,12 +157,21 @@ class CachePlan:
 
 
 @dataclass(frozen=True)
+class NetworkPlan:
+    client_namespaces: tuple[str, ...]  # may call the model Services
+    metrics_namespace: str  # where Prometheus runs: it scrapes the model pods
+    imds_cidr: str = "169.254.169.254/32"
+    pod_identity_cidr: str = "169.254.170.23/32"
+
+
+@dataclass(frozen=True)
 class Plan:
     stack_target: str
     namespace: str
     models: tuple[ModelPlan, ...]
     pools: tuple[PoolPlan, ...]
     cache: CachePlan
+    network: NetworkPlan
     warnings: tuple[str, ...]
     prices_as_of: str = PRICES_AS_OF
     device_plugin: bool = field(default=True)
@@ -396,8 +405,17 @@ def plan(settings: Settings) -> Plan:
         ctx.warnings.append(f"cache efs: each client reads at most {EFS_PER_CLIENT_MIBPS} MiB/s "
                             "(1.5 GiB/s): large models start slowly; fsx-lustre scales with throughputPerTiB")
     cache = CachePlan(stack.cache.kind, capacity, round(weights, 1), aggregate, per_client, all_start)
-    return Plan(stack.target, stack.namespace, tuple(models), tuple(pools), cache, tuple(ctx.warnings),
+    network = NetworkPlan(tuple(stack.client_namespaces), _service_namespace(stack.monitoring.prometheus_url,
+                                                                             stack.namespace))
+    return Plan(stack.target, stack.namespace, tuple(models), tuple(pools), cache, network, tuple(ctx.warnings),
                 device_plugin=_needs_device_plugin(settings))
+
+
+def _service_namespace(url: str, default: str) -> str:
+    """The namespace of an in-cluster Service URL (http://NAME.NAMESPACE.svc...), else the model namespace."""
+    host = url.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
+    labels = host.split(".")
+    return labels[1] if len(labels) >= 3 and labels[2] == "svc" else default
 
 
 def _needs_device_plugin(settings: Settings) -> bool:

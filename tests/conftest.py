@@ -7,8 +7,6 @@ models file) so each test states its own input; `run` executes it and returns ev
 from __future__ import annotations
 
 import copy
-
-
 from pathlib import Path
 from typing import Any
 
@@ -71,19 +69,28 @@ class Project:
         (self.root / "models.yaml").write_text(text)
 
     def run(self, stack: str = "test", **write: Any) -> Run:
-        if write:
+        if write or not (self.root / f"Pulumi.{stack}.yaml").exists():
             self.write(stack, **write)
         run = run_program(stack, self.root)
         assert_unique(run)
         return run
 
     def error(self, stack: str = "test", **write: Any) -> str:
-        """Run expecting bad input: returns the message; asserts nothing but the provider was registered."""
-        if write:
+        """Run expecting bad input: returns the message."""
+        if write or not (self.root / f"Pulumi.{stack}.yaml").exists():
             self.write(stack, **write)
         with pytest.raises(pulumi.RunError) as info:
             run_program(stack, self.root)
         return str(info.value)
+
+    def rejected(self, stack: str = "test", **write: Any) -> tuple[str, Run]:
+        """Run expecting bad input: the message and what was registered before the failure (should be nothing)."""
+        if write:
+            self.write(stack, **write)
+        run = Run()
+        with pytest.raises(pulumi.RunError) as info:
+            run_program(stack, self.root, run=run)
+        return str(info.value), run
 
 
 def assert_unique(run: Run) -> None:
