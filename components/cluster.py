@@ -20,11 +20,15 @@ class ClusterInfo:
     vpc_id: pulumi.Output[str]
 
 
-def _kubeconfig(name: str, endpoint: pulumi.Output[str], ca_data: pulumi.Output[str]) -> pulumi.Output[str]:
+def _kubeconfig(name: str, endpoint: pulumi.Output[str], ca_data: pulumi.Output[str],
+                arn: pulumi.Output[str]) -> pulumi.Output[str]:
     def build(args: list[str]) -> str:
-        server, ca = args
+        server, ca, cluster_arn = args
+        # The CLI's own default region may differ from the stack's: take the cluster's from its ARN.
+        region = cluster_arn.split(":")[3]
         user = {"exec": {"apiVersion": "client.authentication.k8s.io/v1beta1", "command": "aws",
-                         "args": ["eks", "get-token", "--cluster-name", name, "--output", "json"],
+                         "args": ["eks", "get-token", "--cluster-name", name, "--region", region,
+                                  "--output", "json"],
                          "interactiveMode": "Never"}}
         return json.dumps({
             "apiVersion": "v1", "kind": "Config", "current-context": name,
@@ -33,7 +37,7 @@ def _kubeconfig(name: str, endpoint: pulumi.Output[str], ca_data: pulumi.Output[
             "users": [{"name": name, "user": user}],
         })
 
-    return pulumi.Output.all(endpoint, ca_data).apply(build)
+    return pulumi.Output.all(endpoint, ca_data, arn).apply(build)
 
 
 def connect(stack: str, cfg: StackCfg) -> tuple[k8s.Provider, ClusterInfo | None]:
@@ -44,7 +48,8 @@ def connect(stack: str, cfg: StackCfg) -> tuple[k8s.Provider, ClusterInfo | None
     import pulumi_aws as aws  # only the eks target touches AWS
 
     cluster = aws.eks.get_cluster_output(name=cfg.cluster.name)
-    kubeconfig = _kubeconfig(cfg.cluster.name, cluster.endpoint, cluster.certificate_authorities[0].data)
+    kubeconfig = _kubeconfig(cfg.cluster.name, cluster.endpoint, cluster.certificate_authorities[0].data,
+                             cluster.arn)
     provider = k8s.Provider("k8s", kubeconfig=pulumi.Output.secret(kubeconfig), enable_server_side_apply=True)
     info = ClusterInfo(cfg.cluster.name, cluster.vpc_config.cluster_security_group_id, cluster.vpc_config.vpc_id)
     return provider, info

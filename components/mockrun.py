@@ -148,6 +148,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
             state["latestVersion"] = 1
         elif args.typ == "aws:ec2/securityGroup:SecurityGroup":
             rid = f"sg-{abs(hash(args.name)) % 16**12:012x}"
+        elif args.typ == "aws:iam/role:Role":
+            state.setdefault("name", f"{suffix}-0123abc")  # auto-named: resource name plus a random suffix
         return rid, state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
@@ -201,10 +203,14 @@ def stack_config(root: Path, stack: str) -> tuple[dict[str, str], list[str]]:
     if not path.exists():
         raise FileNotFoundError(f"no stack file {path.name} in {root}; stacks here: "
                                 + ", ".join(sorted(p.name[7:-5] for p in root.glob("Pulumi.*.yaml"))))
-    data = yaml.safe_load(path.read_text(encoding="utf-8", errors="replace")) or {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8", errors="replace")) or {}
+    except (yaml.YAMLError, ValueError):
+        data = {}  # a broken stack file is the program's to report, with its line (config.load_settings)
+    config = data.get("config") if isinstance(data, dict) else None
     values: dict[str, str] = {}
     secrets: list[str] = []
-    for key, value in (data.get("config") or {}).items() if isinstance(data, dict) else []:
+    for key, value in config.items() if isinstance(config, dict) else []:
         key = str(key)
         if isinstance(value, dict) and set(value) == {"secure"}:
             # Encrypted values cannot be decrypted offline: the program sees a placeholder, still secret.
