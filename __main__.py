@@ -42,7 +42,9 @@ addons = ClusterAddons("addons", ClusterAddonsArgs(
 namespace = ModelNamespace("models", ModelNamespaceArgs(stack.namespace, stack.kubernetes_version), opts=k8s_opts)
 in_namespace = pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[namespace]))
 NetworkPolicies("network", NetworkPoliciesArgs(stack.namespace, plan.network), opts=in_namespace)
-cache = ModelCache("weights", ModelCacheArgs(stack.cache, plan, stack.namespace), opts=in_namespace)
+cache = ModelCache("weights", ModelCacheArgs(stack.cache, plan, stack.namespace, cluster,
+                                             stack.cluster.subnet_ids if stack.cluster else [], hf_token),
+                   opts=in_namespace)
 
 services = {
     m.name: ModelService(m.name, ModelServiceArgs(

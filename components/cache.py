@@ -2,15 +2,36 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
+import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from .config import CacheCfg
+from .cluster import ClusterInfo
+from .config import CacheCfg, FsxCache, PvcCache
 from .planner import Plan
+from .podsecurity import RUN_AS_UID
+from .prefetch import HF_TOKEN_SECRET, ModelPrefetch, ModelPrefetchArgs, pod_identity_role
 
 CLAIM_NAME = "model-weights"
+LABELS = {"app.kubernetes.io/part-of": "inference", "app.kubernetes.io/component": "cache"}
+LUSTRE_PORTS = ((988, 988), (1018, 1023))  # FACTS.md
+NFS_PORT = 2049
+# A static claim binds to a PersistentVolume at least as large as its request, and a bound claim's request cannot
+# change without volume expansion: request FSx's smallest size (EFS has no size) so that growing the file system
+# only updates the PersistentVolume.
+STATIC_CLAIM_SIZE = "1200Gi"
+EFS_ROOT = "/weights"  # the access point's directory, created owned by the pods' user
+# The CSI controllers never create, resize or delete these file systems (the program does): for a static volume the
+# only AWS calls they make are read-only descriptions.
+FSX_CSI_POLICY = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Action": ["fsx:DescribeFileSystems"], "Resource": "*"}]})
+EFS_CSI_POLICY = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Action": ["elasticfilesystem:DescribeFileSystems", "elasticfilesystem:DescribeMountTargets",
+                                   "elasticfilesystem:DescribeAccessPoints"], "Resource": "*"}]})
 
 
 @dataclass(frozen=True)
@@ -18,21 +39,137 @@ class ModelCacheArgs:
     cache: CacheCfg
     plan: Plan
     namespace: str
+    cluster: ClusterInfo | None = None  # None on the render target: no AWS resource
+    subnet_ids: list[str] = field(default_factory=list)  # the cluster's subnets: one EFS mount target each
+    hf_token: pulumi.Output[str] | None = None  # secret
 
 
 class ModelCache(pulumi.ComponentResource):
-    """The weight cache volume claim (kind pvc: an existing RWX storage class)."""
+    """The weight cache (FSx for Lustre, EFS or an existing RWX storage class) and a prefetch Job per model revision."""
 
     def __init__(self, name: str, args: ModelCacheArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("inference:cache:ModelCache", name, None, opts)
-        keep = pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True)
-        self.claim = k8s.core.v1.PersistentVolumeClaim(
-            f"{name}-pvc",
-            metadata={"name": CLAIM_NAME, "namespace": args.namespace,
-                      "labels": {"app.kubernetes.io/part-of": "inference", "app.kubernetes.io/component": "cache"}},
-            spec={"accessModes": ["ReadWriteMany"], "storageClassName": args.cache.storage_class,
-                  "resources": {"requests": {"storage": f"{args.cache.size_gib}Gi"}}},
-            opts=keep)
+        cache = args.cache
+        if isinstance(cache, PvcCache):
+            self.claim = self._dynamic_claim(name, args.namespace, cache)
+        else:
+            assert args.cluster is not None  # validated: cache kinds other than pvc need target eks
+            self.claim = (self._fsx(name, args, cache, args.cluster) if isinstance(cache, FsxCache)
+                          else self._efs(name, args, args.cluster))
         self.claim_name = CLAIM_NAME
-        self.jobs: dict[str, pulumi.Resource] = {}
-        self.register_outputs({"claimName": self.claim_name})
+
+        child = pulumi.ResourceOptions(parent=self)
+        self.hf_token: k8s.core.v1.Secret | None = None
+        if args.hf_token is not None:
+            # stringData from a secret Output stays secret in the state and the preview; mounted as a file by Jobs.
+            self.hf_token = k8s.core.v1.Secret(
+                f"{name}-hf-token", metadata={"name": HF_TOKEN_SECRET, "namespace": args.namespace, "labels": LABELS},
+                type="Opaque", string_data={"token": args.hf_token}, opts=child)
+        self.jobs: dict[str, k8s.batch.v1.Job] = {}
+        for m in args.plan.models:
+            fetch = ModelPrefetch(f"{name}-{m.name}", ModelPrefetchArgs(
+                model=m, namespace=args.namespace, claim=CLAIM_NAME, cluster=args.cluster, hf_secret=self.hf_token,
+                depends_on=[self.claim]), opts=child)
+            self.jobs[m.name] = fetch.job
+        self.register_outputs({"claimName": self.claim_name,
+                               "jobs": {n: job.metadata["name"] for n, job in self.jobs.items()}})
+
+    def _keep(self, depends_on: list[pulumi.Resource] | None = None) -> pulumi.ResourceOptions:
+        """Options for anything holding weights: never deleted by Pulumi, even when removed from the program."""
+        return pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True, depends_on=depends_on or [])
+
+    def _dynamic_claim(self, name: str, namespace: str, cache: PvcCache) -> k8s.core.v1.PersistentVolumeClaim:
+        return k8s.core.v1.PersistentVolumeClaim(
+            f"{name}-pvc", metadata={"name": CLAIM_NAME, "namespace": namespace, "labels": LABELS},
+            spec={"accessModes": ["ReadWriteMany"], "storageClassName": cache.storage_class,
+                  "resources": {"requests": {"storage": f"{cache.size_gib}Gi"}}},
+            opts=self._keep())
+
+    def _static_claim(self, name: str, namespace: str, capacity: str, csi: dict[str, Any],
+                      mount_options: list[str], depends_on: list[pulumi.Resource]
+                      ) -> k8s.core.v1.PersistentVolumeClaim:
+        """A PersistentVolume for an existing file system, reserved for the cache's claim, and that claim."""
+        volume = f"{namespace}-{CLAIM_NAME}"  # cluster-scoped: the namespace keeps stacks sharing a cluster apart
+        spec: dict[str, Any] = {
+            "capacity": {"storage": capacity}, "volumeMode": "Filesystem", "accessModes": ["ReadWriteMany"],
+            "persistentVolumeReclaimPolicy": "Retain", "storageClassName": "",
+            "claimRef": {"namespace": namespace, "name": CLAIM_NAME}, "csi": csi,
+        }
+        if mount_options:
+            spec["mountOptions"] = mount_options
+        pv = k8s.core.v1.PersistentVolume(f"{name}-pv", metadata={"name": volume, "labels": LABELS}, spec=spec,
+                                          opts=self._keep(depends_on))
+        return k8s.core.v1.PersistentVolumeClaim(
+            f"{name}-pvc", metadata={"name": CLAIM_NAME, "namespace": namespace, "labels": LABELS},
+            spec={"accessModes": ["ReadWriteMany"], "storageClassName": "", "volumeName": volume,
+                  "resources": {"requests": {"storage": STATIC_CLAIM_SIZE}}},
+            opts=self._keep([pv]))
+
+    def _csi_addon(self, name: str, addon: str, service_account: str, policy: str,
+                   cluster: ClusterInfo) -> aws.eks.Addon:
+        """An EKS CSI driver add-on whose controller gets its own role through EKS Pod Identity."""
+        role, inline = pod_identity_role(name, policy, self)
+        return aws.eks.Addon(
+            name, addon_name=addon, cluster_name=cluster.name,
+            pod_identity_associations=[{"role_arn": role.arn, "service_account": service_account}],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[inline]))
+
+    def _fsx(self, name: str, args: ModelCacheArgs, cache: FsxCache,
+             cluster: ClusterInfo) -> k8s.core.v1.PersistentVolumeClaim:
+        child = pulumi.ResourceOptions(parent=self)
+        lustre = [{"protocol": "tcp", "from_port": low, "to_port": high, "security_groups": [cluster.security_group_id],
+                   "self": True, "description": "Lustre between the file servers and with the cluster's nodes"}
+                  for low, high in LUSTRE_PORTS]
+        group = aws.ec2.SecurityGroup(
+            f"{name}-fsx-sg", vpc_id=cluster.vpc_id, description="FSx for Lustre weight cache",
+            ingress=lustre, egress=lustre, tags={"Name": f"{name}-fsx"}, opts=child)
+        # Lustre servers also connect back to their clients: the nodes' group must accept them.
+        for low, high in LUSTRE_PORTS:
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-fsx-to-nodes-{low}", security_group_id=cluster.security_group_id,
+                referenced_security_group_id=group.id, ip_protocol="tcp", from_port=low, to_port=high,
+                description="Lustre from the FSx weight cache", opts=child)
+        fs = aws.fsx.LustreFileSystem(
+            f"{name}-fsx", deployment_type="PERSISTENT_2", storage_type="SSD",
+            storage_capacity=args.plan.cache.capacity_gib, per_unit_storage_throughput=cache.throughput_per_tib,
+            subnet_ids=cache.subnet_id, security_group_ids=[group.id], file_system_type_version="2.15",
+            tags={"Name": f"{name}-fsx"}, opts=self._keep())
+        ready: list[pulumi.Resource] = [self._csi_addon(f"{name}-fsx-csi", "aws-fsx-csi-driver",
+                                                        "fsx-csi-controller-sa", FSX_CSI_POLICY, cluster)]
+        if cache.s3_import_path:
+            # The bucket holds weights in the cache's own layout (<model>/<revision>/ and its marker): FSx imports
+            # their metadata now and their contents on first read, so prefetch Jobs find the markers and stop.
+            path = cache.s3_import_path if cache.s3_import_path.endswith("/") else f"{cache.s3_import_path}/"
+            ready.append(aws.fsx.DataRepositoryAssociation(
+                f"{name}-fsx-s3", file_system_id=fs.id, file_system_path="/", data_repository_path=path,
+                batch_import_meta_data_on_create=True,
+                # No DELETED events: an object removed from S3 never pulls weights from under running replicas.
+                s3={"auto_import_policy": {"events": ["NEW", "CHANGED"]}}, opts=child))
+        csi = {"driver": "fsx.csi.aws.com", "volumeHandle": fs.id,
+               "volumeAttributes": {"dnsname": fs.dns_name, "mountname": fs.mount_name}}
+        return self._static_claim(name, args.namespace, f"{args.plan.cache.capacity_gib}Gi", csi, ["flock"], ready)
+
+    def _efs(self, name: str, args: ModelCacheArgs, cluster: ClusterInfo) -> k8s.core.v1.PersistentVolumeClaim:
+        child = pulumi.ResourceOptions(parent=self)
+        group = aws.ec2.SecurityGroup(
+            f"{name}-efs-sg", vpc_id=cluster.vpc_id, description="EFS weight cache",
+            ingress=[{"protocol": "tcp", "from_port": NFS_PORT, "to_port": NFS_PORT,
+                      "security_groups": [cluster.security_group_id], "description": "NFS from the cluster's nodes"}],
+            tags={"Name": f"{name}-efs"}, opts=child)
+        fs = aws.efs.FileSystem(f"{name}-efs", encrypted=True, performance_mode="generalPurpose",
+                                throughput_mode="elastic", tags={"Name": f"{name}-efs"}, opts=self._keep())
+        # Named by subnet, so adding or removing one subnet leaves the other mount targets alone.
+        targets = [aws.efs.MountTarget(f"{name}-efs-{subnet}", file_system_id=fs.id, subnet_id=subnet,
+                                       security_groups=[group.id], opts=child)
+                   for subnet in args.subnet_ids]
+        # EFS's root directory is writable by root only; the pods run as RUN_AS_UID. The access point gives them a
+        # directory of their own and acts as that user for every client.
+        point = aws.efs.AccessPoint(
+            f"{name}-efs-ap", file_system_id=fs.id, posix_user={"uid": RUN_AS_UID, "gid": RUN_AS_UID},
+            root_directory={"path": EFS_ROOT, "creation_info": {
+                "owner_uid": RUN_AS_UID, "owner_gid": RUN_AS_UID, "permissions": "0755"}},
+            tags={"Name": f"{name}-efs"}, opts=child)
+        addon = self._csi_addon(f"{name}-efs-csi", "aws-efs-csi-driver", "efs-csi-controller-sa", EFS_CSI_POLICY,
+                                cluster)
+        csi = {"driver": "efs.csi.aws.com", "volumeHandle": pulumi.Output.concat(fs.id, "::", point.id)}
+        return self._static_claim(name, args.namespace, STATIC_CLAIM_SIZE, csi, [], [addon, *targets])

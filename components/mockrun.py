@@ -6,6 +6,7 @@ Used by the offline render and by the tests: config comes from Pulumi.<stack>.ya
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import runpy
 import threading
@@ -106,12 +107,21 @@ def normalise(value: Any) -> Any:
 def reveal(value: Any, placeholder: bool = True) -> Any:
     """Secrets replaced by a placeholder (for output) or by their value (for assertions)."""
     if isinstance(value, Secret):
-        return SECRET_PLACEHOLDER if placeholder else reveal(value.value, placeholder)
+        return _mask(value.value) if placeholder else reveal(value.value, placeholder)
     if isinstance(value, dict):
         return {k: reveal(v, placeholder) for k, v in value.items()}
     if isinstance(value, list):
         return [reveal(v, placeholder) for v in value]
     return value
+
+
+def _mask(value: Any) -> Any:
+    """A secret's shape with every leaf hidden, so a masked Secret's stringData is still a map of strings."""
+    if isinstance(value, dict):
+        return {k: _mask(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask(v) for v in value]
+    return SECRET_PLACEHOLDER
 
 
 # Outputs the cloud would compute, for the resources whose outputs the program reads.
@@ -144,10 +154,12 @@ class RecordingMocks(pulumi.runtime.Mocks):
         elif args.typ == "aws:efs/fileSystem:FileSystem":
             rid = "fs-0fedcba987654321"
             state["dnsName"] = f"{rid}.efs.us-east-1.amazonaws.com"
+        elif args.typ == "aws:efs/accessPoint:AccessPoint":
+            rid = "fsap-0123456789abcdef0"
         elif args.typ == "aws:ec2/launchTemplate:LaunchTemplate":
             state["latestVersion"] = 1
         elif args.typ == "aws:ec2/securityGroup:SecurityGroup":
-            rid = f"sg-{abs(hash(args.name)) % 16**12:012x}"
+            rid = f"sg-{hashlib.sha256(args.name.encode()).hexdigest()[:12]}"  # hash() varies per process
         elif args.typ == "aws:iam/role:Role":
             state.setdefault("name", f"{suffix}-0123abc")  # auto-named: resource name plus a random suffix
         return rid, state

@@ -8,6 +8,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from . import checkov_skips
 from .planner import CACHE_MOUNT, GPU_TAINT_KEY, ModelPlan
 from .podsecurity import CONTAINER_SECURITY_CONTEXT, POD_SECURITY_CONTEXT, UTILITY_IMAGE, labels, selector
 
@@ -111,7 +112,8 @@ class ModelService(pulumi.ComponentResource):
             spec["replicas"] = m.replicas
         timeouts = pulumi.CustomTimeouts(create=f"{m.create_timeout_s}s", update=f"{m.update_timeout_s}s")
         self.deployment = k8s.apps.v1.Deployment(
-            f"{name}-deploy", metadata=meta, spec=spec,
+            f"{name}-deploy", spec=spec,
+            metadata={**meta, "annotations": checkov_skips.workload([m.image, UTILITY_IMAGE], gpu=True)},
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(custom_timeouts=timeouts,
                                                                             depends_on=args.depends_on)))
         self.service = k8s.core.v1.Service(

@@ -28,6 +28,8 @@ PVC_AGGREGATE_MIBPS = 1024  # ... and aggregate
 EFS_PER_CLIENT_MIBPS = 1500  # elastic throughput, per client (FACTS.md)
 EFS_AGGREGATE_MIBPS = 20 * 1024  # elastic throughput, reads per file system, lower bound (FACTS.md)
 DOWNLOAD_MIBPS = {"hf": 100, "s3": 250}  # prefetch source rate per Job
+PREFETCH_CPU, PREFETCH_CPU_LIMIT = "1", "4"  # downloads are network-bound; the hub client and AWS CLI use a few threads
+PREFETCH_MEMORY_GIB = 4  # request = limit: the download buffers of the hub client or the AWS CLI
 BUDGET_FACTOR = 2  # startup budget = 2 x estimate ...
 BUDGET_MIN_S, BUDGET_MAX_S = 300, 3 * 3600  # ... bounded so small models still fail fast and huge ones stay finite
 PROBE_PERIOD_S = 10
@@ -77,6 +79,9 @@ class Prefetch:
     active_deadline_s: int
     timeout_s: int
     backoff_limit: int
+    cpu_request: str = PREFETCH_CPU
+    cpu_limit: str = PREFETCH_CPU_LIMIT
+    memory_gib: int = PREFETCH_MEMORY_GIB
 
 
 @dataclass(frozen=True)
@@ -204,15 +209,22 @@ def _model_summary(m: ModelPlan) -> dict[str, Any]:
 
 def pack_nodes(items: list[int], gpus_per_node: int) -> int:
     """Nodes needed to place replicas needing `items` GPUs each (first-fit decreasing; replicas never span nodes)."""
+    full = 0  # nodes with no GPU left are counted, not scanned again: linear in items, not items x nodes
     free: list[int] = []
     for need in sorted(items, reverse=True):
         for i, room in enumerate(free):
             if room >= need:
                 free[i] -= need
+                if not free[i]:
+                    full += 1
+                    del free[i]
                 break
         else:
-            free.append(gpus_per_node - need)
-    return len(free)
+            if gpus_per_node == need:
+                full += 1
+            else:
+                free.append(gpus_per_node - need)
+    return full + len(free)
 
 
 def clamp(value: float, low: int, high: int) -> int:
