@@ -8,7 +8,7 @@ from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from .catalog import GPU_TYPES, INSTANCE_TYPES
@@ -55,7 +55,8 @@ class Autoscaling(Strict):
     min_replicas: Annotated[int, Field(ge=1, le=1000)]
     max_replicas: Annotated[int, Field(ge=1, le=1000)]
     metric: Literal["queue", "running", "kvCache"]
-    target: Annotated[float, Field(gt=0)]
+    # A floor keeps the HPA's milli-unit quantity from rounding a tiny target down to zero.
+    target: Annotated[float, Field(ge=0.001, allow_inf_nan=False)]
 
     @model_validator(mode="after")
     def _check(self) -> Autoscaling:
@@ -71,7 +72,7 @@ class ModelSpec(Strict):
     name: Annotated[str, Field(pattern=DNS_LABEL, max_length=40)]
     source: Annotated[str, Field(max_length=512)]
     revision: Annotated[str, Field(pattern=REVISION)] = "main"
-    size_gib: Annotated[float, Field(gt=0, le=4096, alias="sizeGiB")]
+    size_gib: Annotated[float, Field(gt=0, le=4096, allow_inf_nan=False, alias="sizeGiB")]
     engine: EngineName = "vllm"
     image: str | None = None
     gpu: GpuSpec
@@ -144,7 +145,7 @@ class ClusterCfg(Strict):
     name: Annotated[str, Field(pattern=r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$")]
     subnet_ids: Annotated[list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]], Field(min_length=1)]
     security_group_ids: list[Annotated[str, Field(pattern=r"^sg-[0-9a-f]{8,17}$")]] = []
-    node_role_arn: Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$")] | None = None
+    node_role_arn: Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$")] | None = None
 
 
 class NodePoolCfg(Strict):
@@ -215,30 +216,42 @@ class AddonsCfg(Strict):
 
 class StackCfg(Strict):
     target: Literal["render", "eks"]
-    models_file: str = "models.yaml"
+    models_file: Annotated[str, Field(pattern=r"^[^\x00]+$")] = "models.yaml"  # a path: not empty, no NUL
     namespace: Annotated[str, Field(pattern=DNS_LABEL, max_length=63)] = "inference"
-    cluster: ClusterCfg | None = None
+    cluster: Annotated[ClusterCfg | None, Field(validate_default=True)] = None
     node_pools: Annotated[list[NodePoolCfg], Field(min_length=1)]
     cache: CacheCfg = PvcCache(kind="pvc", storage_class="standard", size_gib=1000)
     autoscaler: Literal["keda", "hpa"] = "keda"
     monitoring: MonitoringCfg = MonitoringCfg()
     addons: AddonsCfg = AddonsCfg()
-    kubernetes_version: Annotated[str, Field(pattern=r"^1\.\d{2}$")] = "1.32"
+    kubernetes_version: Annotated[str, Field(pattern=r"^1\.[0-9]{2}$")] = "1.32"  # [0-9]: \d matches any script
     allowed_client_namespaces: list[Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]] | None = None
     hf_token: bool = False  # whether the secret is set; its value stays an Output in __main__.py
 
-    @model_validator(mode="after")
-    def _check(self) -> StackCfg:
-        names = [p.name for p in self.node_pools]
+    # Field validators rather than one model validator, so each error names its key (fields validate in order).
+    @field_validator("cluster")
+    @classmethod
+    def _cluster(cls, v: ClusterCfg | None, info: ValidationInfo) -> ClusterCfg | None:
+        if v is None and info.data.get("target") == "eks":
+            raise ValueError("target eks needs 'cluster' ({name, subnetIds})")
+        return v
+
+    @field_validator("node_pools")
+    @classmethod
+    def _unique(cls, v: list[NodePoolCfg]) -> list[NodePoolCfg]:
+        names = [p.name for p in v]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f"node pool names must be unique; repeated: {', '.join(dup)}")
-        if self.target == "eks" and self.cluster is None:
-            raise ValueError("target eks needs 'cluster' ({name, subnetIds})")
-        if self.target == "render" and self.cache.kind != "pvc":
-            raise ValueError(f"cache kind '{self.cache.kind}' creates AWS resources and needs target eks; "
+        return v
+
+    @field_validator("cache")
+    @classmethod
+    def _cache_target(cls, v: FsxCache | EfsCache | PvcCache, info: ValidationInfo) -> FsxCache | EfsCache | PvcCache:
+        if info.data.get("target") == "render" and v.kind != "pvc":
+            raise ValueError(f"cache kind '{v.kind}' creates AWS resources and needs target eks; "
                              "the render target allows cache kind 'pvc'")
-        return self
+        return v
 
     @property
     def client_namespaces(self) -> list[str]:
@@ -355,6 +368,10 @@ def _stack_lines(stack_src: Located | None, loc: tuple[Any, ...]) -> int | None:
 def load_stack(raw: dict[str, Any], stack_file: str, stack_src: Located | None) -> StackCfg:
     """Validate the `inference:` stack config (values already JSON-decoded)."""
     problems = []
+    if stack_src is not None and stack_src.data is not None and not (
+            isinstance(stack_src.data, dict) and isinstance(stack_src.data.get("config") or {}, dict)):
+        raise InputError([Problem(stack_file, "must be a mapping whose 'config:' is a mapping of keys to values",
+                                  stack_src.line(("config",)), field="config")])
     if stack_src is not None and isinstance(stack_src.data, dict) and isinstance(stack_src.data.get("config"), dict):
         for key in stack_src.data["config"]:
             ns, _, name = str(key).partition(":")
@@ -365,7 +382,8 @@ def load_stack(raw: dict[str, Any], stack_file: str, stack_src: Located | None) 
     if problems:
         raise InputError(problems)
     try:
-        return StackCfg.model_validate(raw)
+        # by_name=False: only the documented camelCase keys, never the Python field names.
+        return StackCfg.model_validate(raw, by_name=False)
     except ValidationError as exc:
         raise InputError(_problems(exc, StackCfg, stack_file, lambda loc: _stack_lines(stack_src, loc), None,
                                    ("inference:",))) from None
@@ -390,7 +408,7 @@ def load_models(src: Located) -> tuple[ModelSpec, ...]:
     if unknown:
         raise InputError([Problem(file, f"unknown key '{k}'; allowed keys: defaults, models", src.line((k,)))
                           for k in unknown])
-    defaults = data.get("defaults") or {}
+    defaults = {} if data.get("defaults") is None else data["defaults"]  # `defaults:` alone is empty; 0 or [] is not
     models = data.get("models")
     if not isinstance(defaults, dict):
         raise InputError([Problem(file, "'defaults' must be a mapping of model fields", src.line(("defaults",)))])
@@ -415,7 +433,7 @@ def load_models(src: Located) -> tuple[ModelSpec, ...]:
         name = entry.get("name") if isinstance(entry.get("name"), str) else f"models[{i}]"
 
         try:
-            specs.append(ModelSpec.model_validate(merged))
+            specs.append(ModelSpec.model_validate(merged, by_name=False))
         except ValidationError as exc:
             problems.extend(_problems(exc, ModelSpec, file, lambda loc, i=i: model_line(src, i, loc), name))
     first: dict[str, int] = {}
@@ -454,15 +472,17 @@ def decode_config(values: dict[str, str | None], stack_file: str, stack_src: Loc
     return raw
 
 
-def load_settings(values: dict[str, str | None], stack: str, root: Path, models_override: str | None = None
-                  ) -> Settings:
+def load_settings(values: dict[str, str | None], stack: str, root: Path) -> Settings:
     """Validate the stack config and the models file it names. Raises InputError listing every problem."""
     stack_file = f"Pulumi.{stack}.yaml"
     stack_path = root / stack_file
     stack_src = load_file(stack_path, stack_file) if stack_path.exists() else None
     cfg = load_stack(decode_config(values, stack_file, stack_src), stack_file, stack_src)
-    models_file = models_override or cfg.models_file
-    models_path = Path(models_file) if Path(models_file).is_absolute() else root / models_file
-    models_src = load_file(models_path, models_file)
+    models_path = Path(cfg.models_file) if Path(cfg.models_file).is_absolute() else root / cfg.models_file
+    if not models_path.is_file():
+        raise InputError([Problem(stack_file, f"models file '{cfg.models_file}' not found (a path relative to the "
+                                  "project directory)", _stack_lines(stack_src, ("modelsFile",)),
+                                  field="inference:modelsFile")])
+    models_src = load_file(models_path, cfg.models_file)
     return Settings(stack=cfg, models=load_models(models_src), models_src=models_src, stack_file=stack_file,
                     stack_src=stack_src)

@@ -19,7 +19,7 @@ def test_unknown_model_key_names_line_and_allowed_keys(project):
 
 def test_duplicate_yaml_key_is_rejected_with_both_lines(project):
     msg = project.error(models="models:\n  - name: a\n    source: hf://o/r\n    source: hf://o/s\n")
-    assert "models.yaml:4: duplicate key 'source' (first set on line 3)" in msg
+    assert "models.yaml:4: model 'a': field 'models[0].source': duplicate key 'source' (first set on line 3)" in msg
 
 
 def test_duplicate_model_name(project):
@@ -63,6 +63,11 @@ def test_stack_config_errors_name_stack_file_key_and_line(project):
     msg = project.error(config=cfg)
     assert re.search(r"Pulumi.test.yaml:\d+: field 'inference:nodePools\[0\].instanceType': 'g6e.huge' is not a "
                      r"GPU instance type in the catalog; allowed: g5.xlarge", msg)
+
+
+def test_missing_models_file_names_the_config_key(project):
+    project.write(config=stack_config(modelsFile="nope.yaml"))
+    assert "Pulumi.test.yaml:3: field 'inference:modelsFile': models file 'nope.yaml' not found" in project.error()
 
 
 def test_unknown_stack_key(project):
