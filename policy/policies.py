@@ -101,6 +101,15 @@ def containers(spec: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]
                 yield f"{field}[{container.get('name')}]", container
 
 
+def pod_containers(args: ResourceValidationArgs) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """(field path, container) for every container of the resource's pod template; nothing if it has none."""
+    template = pod_template(args)
+    if template is not None:
+        _, spec, at = template
+        for where, container in containers(spec):
+            yield f"{at}.{where}", container
+
+
 def quantity(value: Any) -> Decimal | None:
     """A Kubernetes resource quantity ("1", 1, 1.0, "500m", "1Ki", "1e3") as a number; None if it is not one."""
     if isinstance(value, bool):
@@ -155,16 +164,12 @@ def validate_cache_protected(args: ResourceValidationArgs, report_violation: Rep
 
 def validate_gpu_requests_equal_limits(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     """A container asking for nvidia.com/gpu sets it in both requests and limits, to the same count."""
-    template = pod_template(args)
-    if template is None:
-        return
-    _, spec, at = template
-    for where, container in containers(spec):
+    for where, container in pod_containers(args):
         request = _get(container, "resources", "requests", GPU)
         limit = _get(container, "resources", "limits", GPU)
         if request is None and limit is None:
             continue
-        field = f"{_describe(args)} {at}.{where}.resources"
+        field = f"{_describe(args)} {where}.resources"
         if request is None or limit is None:
             have, missing = ("limits", "requests") if request is None else ("requests", "limits")
             value = limit if request is None else request
@@ -182,14 +187,10 @@ def validate_gpu_requests_equal_limits(args: ResourceValidationArgs, report_viol
 
 def validate_images_pinned(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     """Every container image names a version tag other than latest, or an @sha256 digest."""
-    template = pod_template(args)
-    if template is None:
-        return
-    _, spec, at = template
-    for where, container in containers(spec):
+    for where, container in pod_containers(args):
         problem = image_problem(container.get("image"))
         if problem:
-            report_violation(f"{_describe(args)} {at}.{where}.image: {problem}; use an explicit version tag "
+            report_violation(f"{_describe(args)} {where}.image: {problem}; use an explicit version tag "
                              "(not latest) or an @sha256 digest.", None)
 
 

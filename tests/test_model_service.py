@@ -165,3 +165,25 @@ def test_deployment_timeouts_from_plan(dev_run):
     budget = plan["coldStart"]["budget_s"]
     assert int(deploy.custom_timeouts["create"].rstrip("s")) == budget + 600
     assert int(deploy.custom_timeouts["update"].rstrip("s")) > budget
+
+
+def test_budgets_reach_probes_timeouts_and_strategy_and_grow_with_size(project):
+    """A 16 GiB and a 140 GiB model on the same cache get different, plan-derived probes and timeouts."""
+    pools = [{"name": "h100", "instanceType": "p5.48xlarge", "minNodes": 0, "maxNodes": 2}]
+    cache = {"kind": "pvc", "storageClass": "rwx", "sizeGiB": 400}
+    run = project.run(config=stack_config(nodePools=pools, cache=cache), models=[
+        model(name="small", sizeGiB=16, gpu={"type": "h100", "count": 1}, replicas=1),
+        model(name="large", sizeGiB=140, gpu={"type": "h100", "count": 2}, replicas=1)])
+    plans = {m["name"]: m for m in run.outputs["plan"]["models"]}
+    seen = {}
+    for name in ("small", "large"):
+        deploy = run.one("kubernetes:apps/v1:Deployment", f"{name}-deploy")
+        spec = deploy.inputs["spec"]
+        startup = spec["template"]["spec"]["containers"][0]["startupProbe"]
+        budget = plans[name]["coldStart"]["budget_s"]
+        assert startup["failureThreshold"] == plans[name]["startupFailureThreshold"] == -(-budget // 10)
+        assert spec["progressDeadlineSeconds"] == plans[name]["progressDeadlineSeconds"]
+        assert spec["strategy"]["rollingUpdate"] == plans[name]["rollout"]
+        seen[name] = (startup["failureThreshold"], int(deploy.custom_timeouts["create"].rstrip("s")),
+                      int(deploy.custom_timeouts["update"].rstrip("s")))
+    assert all(large > small for small, large in zip(seen["small"], seen["large"], strict=True))
