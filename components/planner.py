@@ -408,7 +408,13 @@ def plan(settings: Settings) -> Plan:
     if ctx.problems:
         raise PlanError(ctx.problems)
 
-    models = [_model_plan(ctx, spec, pool, it, aggregate, per_client, pool_items[pool.name][1])
+    # Surge when one more replica still fits the pool at everyone's max: once per (pool, GPU count), not per model.
+    room: dict[tuple[str, int], bool] = {}
+    for _, spec, pool, it in chosen:
+        key = (pool.name, spec.gpu.count)
+        if key not in room:
+            room[key] = pack_nodes([*pool_items[pool.name][1], spec.gpu.count], it.gpus) <= pool.max_nodes
+    models = [_model_plan(ctx, spec, pool, it, aggregate, per_client, room[(pool.name, spec.gpu.count)])
               for _, spec, pool, it in chosen]
     total_bytes_mib = sum(s.size_gib * 1024 * s.max_replicas for s in settings.models)
     clients = sum(s.max_replicas for s in settings.models)
@@ -441,7 +447,7 @@ def _stack_line(settings: Settings, key: str) -> int | None:
 
 
 def _model_plan(ctx: _Ctx, spec: ModelSpec, pool: NodePoolCfg, it: InstanceType, aggregate: int, per_client: int,
-                pool_demand: list[int]) -> ModelPlan:
+                surge: bool) -> ModelPlan:
     engine = ENGINES[spec.engine]
     namespace = ctx.settings.stack.namespace
     cold = _cold_start(spec, it, aggregate, per_client)
@@ -450,8 +456,6 @@ def _model_plan(ctx: _Ctx, spec: ModelSpec, pool: NodePoolCfg, it: InstanceType,
     args = engine.build_args(EngineInputs(model_path, spec.name, spec.gpu.count, engine.port, spec.context_window,
                                           spec.batch_size))
     rpn = it.gpus // spec.gpu.count
-    # Surge when one more replica of this model still fits the pool at everyone's max; else replace in place.
-    surge = pack_nodes([*pool_demand, spec.gpu.count], it.gpus) <= pool.max_nodes
     if not surge:
         ctx.warnings.append(f"model {spec.name}: pool {pool.name} has no room for an extra replica at max, so "
                             "updates replace one replica at a time (maxSurge 0, maxUnavailable 1): capacity dips")
