@@ -68,3 +68,17 @@ def test_markdown_and_json_formats(tmp_path, capsys):
     assert "| model | engine | pool |" in md and "**Warnings**" in md
     assert render.main(["--stack", "dev", "--out", str(tmp_path), "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["plan"]["pools"][0]["name"] == "l40s"
+
+
+def test_over_committed_pool_exits_2_naming_pool_models_and_shortfall(tmp_path, capsys):
+    # the dev h100 pool has 2 nodes of 8 GPUs; 5 replicas x 4 GPUs need 3
+    over = tmp_path / "over.yaml"
+    over.write_text("models:\n  - name: big\n    source: hf://o/r\n    revision: " + "a" * 40 + "\n"
+                    "    sizeGiB: 140\n    gpu: {type: h100, count: 4}\n    replicas: 5\n")
+    out = tmp_path / "out"
+    assert render.main(["--stack", "dev", "--models", str(over), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "Pulumi.dev.yaml:" in err and "field 'inference:nodePools[1].maxNodes'" in err
+    assert "pool h100 needs 3 nodes (8 GPUs each) at max replicas, allows 2: big 5x4 GPUs" in err
+    assert "short by 1 node(s)" in err
+    assert not out.exists()
