@@ -50,7 +50,7 @@ services = {
     m.name: ModelService(m.name, ModelServiceArgs(
         model=m, namespace=stack.namespace, cache_claim=cache.claim_name, autoscaler=stack.autoscaler,
         prometheus_url=stack.monitoring.prometheus_url, pod_monitor=stack.monitoring.pod_monitor,
-        depends_on=addons.deployment_dependencies + ([cache.jobs[m.name]] if m.name in cache.jobs else [])),
+        depends_on=[*addons.deployment_dependencies, cache.jobs[m.name]]),
         opts=pulumi.ResourceOptions.merge(in_namespace, pulumi.ResourceOptions(depends_on=addons.crd_dependencies)))
     for m in plan.models
 }
