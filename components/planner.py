@@ -240,6 +240,10 @@ def number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
+def nodes(count: int) -> str:
+    return f"{count} node" if count == 1 else f"{count} nodes"
+
+
 def is_pinned(spec: ModelSpec) -> bool:
     """An HF revision is pinned when it is a full commit hash; S3 prefixes are versioned by the user's naming."""
     if spec.source.startswith("hf://"):
@@ -387,7 +391,7 @@ def plan(settings: Settings) -> Plan:
                              f"({it.gpus} GPUs each) at max replicas, allows {pool.max_nodes}: {who}; "
                              f"short by {nodes_max - pool.max_nodes} node(s): raise maxNodes or lower maxReplicas")
         elif nodes_min > pool.min_nodes:
-            ctx.warnings.append(f"pool {pool.name}: min replicas need {nodes_min} nodes but minNodes is "
+            ctx.warnings.append(f"pool {pool.name}: min replicas need {nodes(nodes_min)} but minNodes is "
                                 f"{pool.min_nodes}; pods wait for the cluster autoscaler on first deploy")
         price = pool.hourly_price or it.hourly_usd
         pools.append(PoolPlan(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .planner import nodes
+
 
 def _duration(seconds: int) -> str:
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
@@ -38,8 +40,8 @@ POOL_HEADER = ["pool", "instance", "GPU", "GPUs/node", "nodes min-max", "demand 
 
 def _pool_rows(plan: dict[str, Any]) -> list[list[str]]:
     return [[p["name"], p["instance_type"], p["gpu_type"], str(p["gpus_per_node"]),
-             f"{p['min_nodes']}-{p['max_nodes']}", f"{p['nodes_at_min']} nodes / {p['gpus_at_min']} GPUs",
-             f"{p['nodes_at_max']} nodes / {p['gpus_at_max']} GPUs", f"{p['hourly_usd']:.2f}",
+             f"{p['min_nodes']}-{p['max_nodes']}", f"{nodes(p['nodes_at_min'])} / {p['gpus_at_min']} GPUs",
+             f"{nodes(p['nodes_at_max'])} / {p['gpus_at_max']} GPUs", f"{p['hourly_usd']:.2f}",
              f"{_usd(p['monthly_usd_min'])}-{_usd(p['monthly_usd_max'])}"] for p in plan["pools"]]
 
 
