@@ -273,24 +273,20 @@ def validate_explicit_provider(args: ResourceValidationArgs, report_violation: R
 
 
 POLICIES: list[ResourceValidationPolicy] = [
-    ResourceValidationPolicy(
-        name="weight-cache-protected",
-        description="The model weight cache (FSx/EFS file system, cache PV/PVC) must have the protect option.",
-        validate=validate_cache_protected, enforcement_level=EnforcementLevel.MANDATORY),
-    ResourceValidationPolicy(
-        name="gpu-requests-equal-limits",
-        description="Containers requesting nvidia.com/gpu set requests and limits, equal.",
-        validate=validate_gpu_requests_equal_limits, enforcement_level=EnforcementLevel.MANDATORY),
-    ResourceValidationPolicy(
-        name="images-pinned",
-        description="Container images use an explicit version tag (not latest) or an @sha256 digest.",
-        validate=validate_images_pinned, enforcement_level=EnforcementLevel.MANDATORY),
-    ResourceValidationPolicy(
-        name="model-pods-restricted",
-        description="Model-server and prefetch pods meet Pod Security 'restricted'.",
-        validate=validate_model_pods_restricted, enforcement_level=EnforcementLevel.MANDATORY),
-    ResourceValidationPolicy(
-        name="kubernetes-explicit-provider",
-        description="Kubernetes resources use the program's explicit provider, never the default provider.",
-        validate=validate_explicit_provider, enforcement_level=EnforcementLevel.MANDATORY),
+    ResourceValidationPolicy(name=name, description=description, validate=validate,
+                             enforcement_level=EnforcementLevel.MANDATORY)
+    for name, description, validate in (
+        ("weight-cache-protected",
+         "The model weight cache (FSx/EFS file system, cache PV/PVC) must have the protect option.",
+         validate_cache_protected),
+        ("gpu-requests-equal-limits", "Containers requesting nvidia.com/gpu set requests and limits, equal.",
+         validate_gpu_requests_equal_limits),
+        ("images-pinned", "Container images use an explicit version tag (not latest) or an @sha256 digest.",
+         validate_images_pinned),
+        ("model-pods-restricted", "Model-server and prefetch pods meet Pod Security 'restricted'.",
+         validate_model_pods_restricted),
+        ("kubernetes-explicit-provider",
+         "Kubernetes resources use the program's explicit provider, never the default provider.",
+         validate_explicit_provider),
+    )
 ]
