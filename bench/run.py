@@ -35,9 +35,9 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from components.catalog import GPU_MEMORY_GIB, INSTANCE_TYPES  # noqa: E402
-from components.engines import ENGINES  # noqa: E402
-from components.planner import GPU_MEMORY_UTILIZATION, pack_nodes  # noqa: E402
+from inference.catalog import GPU_MEMORY_GIB, INSTANCE_TYPES  # noqa: E402
+from inference.engines import ENGINES  # noqa: E402
+from inference.plan.placement import GPU_MEMORY_UTILIZATION, pack_nodes  # noqa: E402
 
 BENCH_ENGINES = ("vllm", "sglang", "tgi")
 TP_SIZES = (1, 2, 4)
@@ -146,7 +146,7 @@ def write_baseline(root: Path, stack: str, count: int) -> None:
 
 def child(root: Path, stack: str, preload: Path | None, dump_modules: Path | None, gc_off: bool) -> None:
     """Import, then time run_program alone; print one JSON line of measurements."""
-    from components.mockrun import run_program
+    from offline.mockrun import run_program
 
     for name in json.loads(preload.read_text()) if preload else []:
         parts = name.split(".")

@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from .cluster import ClusterInfo
-from .config import CacheCfg, FsxCache, PvcCache
-from .planner import Plan
-from .podsecurity import RUN_AS_UID
-from .prefetch import HF_TOKEN_SECRET, ModelPrefetch, ModelPrefetchArgs, pod_identity_role
+from inference.plan.records import CachePlan, ModelPlan
 
-CLAIM_NAME = "model-weights"
-LABELS = {"app.kubernetes.io/part-of": "inference", "app.kubernetes.io/component": "cache"}
-LUSTRE_PORTS = ((988, 988), (1018, 1023))  # FACTS.md
+from .conventions import CACHE, PART_OF, RUN_AS_UID
+from .prefetch import HF_TOKEN_SECRET, pod_identity_role, prefetch_job
+from .provider import ClusterInfo
+
+LABELS = {**PART_OF, "app.kubernetes.io/component": CACHE}
+# Lustre: TCP 988 and 1018-1023 (FSx for Lustre user guide, "File system access control with Amazon VPC").
+LUSTRE_PORTS = ((988, 988), (1018, 1023))
 NFS_PORT = 2049
 # A static claim binds to a PersistentVolume at least as large as its request, and a bound claim's request cannot
 # change without volume expansion: request FSx's smallest size (EFS has no size) so that growing the file system
@@ -36,11 +36,11 @@ EFS_CSI_POLICY = json.dumps({"Version": "2012-10-17", "Statement": [
 
 @dataclass(frozen=True)
 class ModelCacheArgs:
-    cache: CacheCfg
-    plan: Plan
+    cache: CachePlan
+    models: tuple[ModelPlan, ...]
     namespace: str
     cluster: ClusterInfo | None = None  # None on the render target: no AWS resource
-    subnet_ids: list[str] = field(default_factory=list)  # the cluster's subnets: one EFS mount target each
+    subnet_ids: tuple[str, ...] = ()  # the cluster's subnets: one EFS mount target each
     hf_token: pulumi.Output[str] | None = None  # secret
 
 
@@ -50,13 +50,13 @@ class ModelCache(pulumi.ComponentResource):
     def __init__(self, name: str, args: ModelCacheArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("inference:cache:ModelCache", name, None, opts)
         cache = args.cache
-        if isinstance(cache, PvcCache):
+        if cache.kind == "pvc":
             self.claim = self._dynamic_claim(name, args.namespace, cache)
         else:
             assert args.cluster is not None  # validated: cache kinds other than pvc need target eks
-            self.claim = (self._fsx(name, args, cache, args.cluster) if isinstance(cache, FsxCache)
+            self.claim = (self._fsx(name, args, cache, args.cluster) if cache.kind == "fsx-lustre"
                           else self._efs(name, args, args.cluster))
-        self.claim_name = CLAIM_NAME
+        self.claim_name = cache.claim_name
 
         child = pulumi.ResourceOptions(parent=self)
         self.hf_token: k8s.core.v1.Secret | None = None
@@ -66,11 +66,10 @@ class ModelCache(pulumi.ComponentResource):
                 f"{name}-hf-token", metadata={"name": HF_TOKEN_SECRET, "namespace": args.namespace, "labels": LABELS},
                 type="Opaque", string_data={"token": args.hf_token}, opts=child)
         self.jobs: dict[str, k8s.batch.v1.Job] = {}
-        for m in args.plan.models:
-            fetch = ModelPrefetch(f"{name}-{m.name}", ModelPrefetchArgs(
-                model=m, namespace=args.namespace, claim=CLAIM_NAME, cluster=args.cluster, hf_secret=self.hf_token,
-                depends_on=[self.claim]), opts=child)
-            self.jobs[m.name] = fetch.job
+        for m in args.models:
+            # An s3 Job needs no token; an hf Job mounts it when it exists.
+            wait = [self.claim] if m.prefetch.scheme == "s3" or self.hf_token is None else [self.claim, self.hf_token]
+            self.jobs[m.name] = prefetch_job(f"{name}-{m.name}", m, args.namespace, args.cluster, self, wait)
         self.register_outputs({"claimName": self.claim_name,
                                "jobs": {n: job.metadata["name"] for n, job in self.jobs.items()}})
 
@@ -78,29 +77,29 @@ class ModelCache(pulumi.ComponentResource):
         """Options for anything holding weights: never deleted by Pulumi, even when removed from the program."""
         return pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True, depends_on=depends_on or [])
 
-    def _dynamic_claim(self, name: str, namespace: str, cache: PvcCache) -> k8s.core.v1.PersistentVolumeClaim:
+    def _dynamic_claim(self, name: str, namespace: str, cache: CachePlan) -> k8s.core.v1.PersistentVolumeClaim:
         return k8s.core.v1.PersistentVolumeClaim(
-            f"{name}-pvc", metadata={"name": CLAIM_NAME, "namespace": namespace, "labels": LABELS},
+            f"{name}-pvc", metadata={"name": cache.claim_name, "namespace": namespace, "labels": LABELS},
             spec={"accessModes": ["ReadWriteMany"], "storageClassName": cache.storage_class,
-                  "resources": {"requests": {"storage": f"{cache.size_gib}Gi"}}},
+                  "resources": {"requests": {"storage": f"{cache.capacity_gib}Gi"}}},
             opts=self._keep())
 
-    def _static_claim(self, name: str, namespace: str, capacity: str, csi: dict[str, Any],
+    def _static_claim(self, name: str, namespace: str, claim: str, capacity: str, csi: dict[str, Any],
                       mount_options: list[str], depends_on: list[pulumi.Resource]
                       ) -> k8s.core.v1.PersistentVolumeClaim:
         """A PersistentVolume for an existing file system, reserved for the cache's claim, and that claim."""
-        volume = f"{namespace}-{CLAIM_NAME}"  # cluster-scoped: the namespace keeps stacks sharing a cluster apart
+        volume = f"{namespace}-{claim}"  # cluster-scoped: the namespace keeps stacks sharing a cluster apart
         spec: dict[str, Any] = {
             "capacity": {"storage": capacity}, "volumeMode": "Filesystem", "accessModes": ["ReadWriteMany"],
             "persistentVolumeReclaimPolicy": "Retain", "storageClassName": "",
-            "claimRef": {"namespace": namespace, "name": CLAIM_NAME}, "csi": csi,
+            "claimRef": {"namespace": namespace, "name": claim}, "csi": csi,
         }
         if mount_options:
             spec["mountOptions"] = mount_options
         pv = k8s.core.v1.PersistentVolume(f"{name}-pv", metadata={"name": volume, "labels": LABELS}, spec=spec,
                                           opts=self._keep(depends_on))
         return k8s.core.v1.PersistentVolumeClaim(
-            f"{name}-pvc", metadata={"name": CLAIM_NAME, "namespace": namespace, "labels": LABELS},
+            f"{name}-pvc", metadata={"name": claim, "namespace": namespace, "labels": LABELS},
             spec={"accessModes": ["ReadWriteMany"], "storageClassName": "", "volumeName": volume,
                   "resources": {"requests": {"storage": STATIC_CLAIM_SIZE}}},
             opts=self._keep([pv]))
@@ -114,7 +113,7 @@ class ModelCache(pulumi.ComponentResource):
             pod_identity_associations=[{"role_arn": role.arn, "service_account": service_account}],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[inline]))
 
-    def _fsx(self, name: str, args: ModelCacheArgs, cache: FsxCache,
+    def _fsx(self, name: str, args: ModelCacheArgs, cache: CachePlan,
              cluster: ClusterInfo) -> k8s.core.v1.PersistentVolumeClaim:
         child = pulumi.ResourceOptions(parent=self)
         lustre = [{"protocol": "tcp", "from_port": low, "to_port": high, "security_groups": [cluster.security_group_id],
@@ -131,7 +130,7 @@ class ModelCache(pulumi.ComponentResource):
                 description="Lustre from the FSx weight cache", opts=child)
         fs = aws.fsx.LustreFileSystem(
             f"{name}-fsx", deployment_type="PERSISTENT_2", storage_type="SSD",
-            storage_capacity=args.plan.cache.capacity_gib, per_unit_storage_throughput=cache.throughput_per_tib,
+            storage_capacity=cache.capacity_gib, per_unit_storage_throughput=cache.throughput_per_tib,
             subnet_ids=cache.subnet_id, security_group_ids=[group.id], file_system_type_version="2.15",
             tags={"Name": f"{name}-fsx"}, opts=self._keep())
         ready: list[pulumi.Resource] = [self._csi_addon(f"{name}-fsx-csi", "aws-fsx-csi-driver",
@@ -139,15 +138,16 @@ class ModelCache(pulumi.ComponentResource):
         if cache.s3_import_path:
             # The bucket holds weights in the cache's own layout (<model>/<revision>/ and its marker): FSx imports
             # their metadata now and their contents on first read, so prefetch Jobs find the markers and stop.
-            path = cache.s3_import_path if cache.s3_import_path.endswith("/") else f"{cache.s3_import_path}/"
             ready.append(aws.fsx.DataRepositoryAssociation(
-                f"{name}-fsx-s3", file_system_id=fs.id, file_system_path="/", data_repository_path=path,
+                f"{name}-fsx-s3", file_system_id=fs.id, file_system_path="/",
+                data_repository_path=cache.s3_import_path,
                 batch_import_meta_data_on_create=True,
                 # No DELETED events: an object removed from S3 never pulls weights from under running replicas.
                 s3={"auto_import_policy": {"events": ["NEW", "CHANGED"]}}, opts=child))
         csi = {"driver": "fsx.csi.aws.com", "volumeHandle": fs.id,
                "volumeAttributes": {"dnsname": fs.dns_name, "mountname": fs.mount_name}}
-        return self._static_claim(name, args.namespace, f"{args.plan.cache.capacity_gib}Gi", csi, ["flock"], ready)
+        return self._static_claim(name, args.namespace, cache.claim_name, f"{cache.capacity_gib}Gi", csi, ["flock"],
+                                  ready)
 
     def _efs(self, name: str, args: ModelCacheArgs, cluster: ClusterInfo) -> k8s.core.v1.PersistentVolumeClaim:
         child = pulumi.ResourceOptions(parent=self)
@@ -172,4 +172,5 @@ class ModelCache(pulumi.ComponentResource):
         addon = self._csi_addon(f"{name}-efs-csi", "aws-efs-csi-driver", "efs-csi-controller-sa", EFS_CSI_POLICY,
                                 cluster)
         csi = {"driver": "efs.csi.aws.com", "volumeHandle": pulumi.Output.concat(fs.id, "::", point.id)}
-        return self._static_claim(name, args.namespace, STATIC_CLAIM_SIZE, csi, [], [addon, *targets])
+        return self._static_claim(name, args.namespace, args.cache.claim_name, STATIC_CLAIM_SIZE, csi, [],
+                                  [addon, *targets])

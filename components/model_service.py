@@ -1,4 +1,4 @@
-"""ModelService: one model's Deployment, Service, PodDisruptionBudget, autoscaler and PodMonitor, from its ModelPlan."""
+"""ModelService: one model's Deployment, Service, PodDisruptionBudget and autoscaler, from its ModelPlan."""
 
 from __future__ import annotations
 
@@ -8,144 +8,142 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from . import checkov_skips
-from .planner import CACHE_MOUNT, GPU_TAINT_KEY, ModelPlan
-from .podsecurity import CONTAINER_SECURITY_CONTEXT, POD_SECURITY_CONTEXT, UTILITY_IMAGE, labels, selector
+from inference.plan.records import ModelPlan, Probe
 
-COMPONENT = "model-server"
-SERVICE_PORT = 80
-TMP_SIZE = "10Gi"  # engine compile caches (torch, triton, CUDA graphs) under HOME=/tmp
+from .conventions import (
+    CONTAINER_SECURITY_CONTEXT,
+    GPU_TOLERATION,
+    MODEL_SERVER,
+    POD_SECURITY_CONTEXT,
+    PORT_NAME,
+    SERVICE_PORT,
+    labels,
+    selector,
+    workload_skips,
+)
 
 
 @dataclass(frozen=True)
 class ModelServiceArgs:
     model: ModelPlan
     namespace: str
-    cache_claim: pulumi.Input[str]
-    autoscaler: str  # keda | hpa
-    prometheus_url: str
-    pod_monitor: bool
-    depends_on: list[pulumi.Resource] = field(default_factory=list)
+    depends_on: list[pulumi.Resource] = field(default_factory=list)  # what the Deployment waits for (its Job, ...)
 
 
-def _probe(m: ModelPlan, period: int, failures: int, timeout: int) -> dict[str, Any]:
-    return {"httpGet": {"path": m.health_path, "port": "http"}, "periodSeconds": period,
-            "failureThreshold": failures, "timeoutSeconds": timeout}
+def _probe(p: Probe) -> dict[str, Any]:
+    return {"httpGet": {"path": p.path, "port": PORT_NAME}, "periodSeconds": p.period_s,
+            "failureThreshold": p.failure_threshold, "timeoutSeconds": p.timeout_s}
 
 
 def _weights_check(m: ModelPlan) -> dict[str, Any]:
     """Init container: fail fast, with the fix in the message, when the revision's weights are not cached."""
-    marker = f"{CACHE_MOUNT}/{m.prefetch.marker}"
+    marker, check = m.volumes.marker_path, m.weights_check
     message = (f"weights for model {m.name} revision {m.prefetch.revision} are not in the cache ({marker} missing); "
                f"the prefetch Job {m.prefetch.job_name} must complete first: run 'pulumi up' or check that Job")
     return {
-        "name": "check-weights", "image": UTILITY_IMAGE,
+        "name": "check-weights", "image": check.image,
         "command": ["sh", "-c", f'test -f "{marker}" || {{ echo "{message}" >&2; exit 1; }}'],
-        "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "100m", "memory": "16Mi"}},
+        "resources": {"requests": {"cpu": check.cpu_request, "memory": check.memory},
+                      "limits": {"cpu": check.cpu_limit, "memory": check.memory}},
         "securityContext": CONTAINER_SECURITY_CONTEXT,
-        "volumeMounts": [{"name": "weights", "mountPath": CACHE_MOUNT, "readOnly": True}],
+        "volumeMounts": [{"name": "weights", "mountPath": m.volumes.mount_path, "readOnly": True}],
     }
 
 
-def pod_template(m: ModelPlan, claim: str) -> dict[str, Any]:
+def pod_template(m: ModelPlan) -> dict[str, Any]:
     """The model's pod template: engine container, GPU placement, cache mount, probes, restricted security."""
-    memory = f"{m.memory_gib}Gi"
+    c, r, gpus = m.container, m.resources, str(m.placement.gpus)
+    memory = f"{r.memory_gib}Gi"
     engine = {
-        "name": "engine", "image": m.image, "command": list(m.command), "args": list(m.args),
-        "env": [{"name": k, "value": v} for k, v in m.env],
-        "ports": [{"name": "http", "containerPort": m.port, "protocol": "TCP"}],
+        "name": "engine", "image": c.image, "command": list(c.command), "args": list(c.args),
+        "env": [{"name": k, "value": v} for k, v in c.env],
+        "ports": [{"name": PORT_NAME, "containerPort": c.port, "protocol": "TCP"}],
         # No CPU limit: throttling the engine's scheduler thread stalls the GPU. Memory request = limit.
-        "resources": {"requests": {"cpu": m.cpu_request, "memory": memory, "nvidia.com/gpu": str(m.gpus)},
-                      "limits": {"memory": memory, "nvidia.com/gpu": str(m.gpus)}},
-        "startupProbe": _probe(m, m.probe_period_s, m.startup_failure_threshold, 5),
-        "readinessProbe": _probe(m, 10, 3, 5),
-        "livenessProbe": _probe(m, 30, 5, 10),
-        "lifecycle": {"preStop": {"sleep": {"seconds": m.prestop_sleep_s}}},
+        "resources": {"requests": {"cpu": r.cpu_request, "memory": memory, "nvidia.com/gpu": gpus},
+                      "limits": {"memory": memory, "nvidia.com/gpu": gpus}},
+        "startupProbe": _probe(m.probes.startup),
+        "readinessProbe": _probe(m.probes.readiness),
+        "livenessProbe": _probe(m.probes.liveness),
+        "lifecycle": {"preStop": {"sleep": {"seconds": m.rollout.prestop_sleep_s}}},
         "securityContext": CONTAINER_SECURITY_CONTEXT,
-        "volumeMounts": [{"name": "weights", "mountPath": CACHE_MOUNT, "readOnly": True},
+        "volumeMounts": [{"name": "weights", "mountPath": m.volumes.mount_path, "readOnly": True},
                          {"name": "shm", "mountPath": "/dev/shm"}, {"name": "tmp", "mountPath": "/tmp"}],
     }
     spread = [{"maxSkew": 1, "topologyKey": key, "whenUnsatisfiable": "ScheduleAnyway",
-               "labelSelector": {"matchLabels": selector(m.name, COMPONENT)}}
+               "labelSelector": {"matchLabels": selector(m.name, MODEL_SERVER)}}
               for key in ("topology.kubernetes.io/zone", "kubernetes.io/hostname")]
     return {
-        "metadata": {"labels": {**labels(m.name, COMPONENT), "inference/engine": m.engine},
+        "metadata": {"labels": {**labels(m.name, MODEL_SERVER), "inference/engine": m.engine},
                      "annotations": {"inference/revision": m.prefetch.revision}},
         "spec": {
             "automountServiceAccountToken": False,
             "enableServiceLinks": False,
             "securityContext": POD_SECURITY_CONTEXT,
-            "nodeSelector": dict(m.node_selector),
-            "tolerations": [{"key": GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}],
+            "nodeSelector": dict(m.placement.node_selector),
+            "tolerations": [GPU_TOLERATION],
             "topologySpreadConstraints": spread,
-            "terminationGracePeriodSeconds": m.termination_grace_s,
+            "terminationGracePeriodSeconds": m.rollout.termination_grace_s,
             "initContainers": [_weights_check(m)],
             "containers": [engine],
             "volumes": [
-                {"name": "weights", "persistentVolumeClaim": {"claimName": claim, "readOnly": True}},
-                {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{m.shm_gib}Gi"}},
-                {"name": "tmp", "emptyDir": {"sizeLimit": TMP_SIZE}},
+                {"name": "weights", "persistentVolumeClaim": {"claimName": m.volumes.claim, "readOnly": True}},
+                {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{r.shm_gib}Gi"}},
+                {"name": "tmp", "emptyDir": {"sizeLimit": f"{r.tmp_gib}Gi"}},
             ],
         },
     }
 
 
 class ModelService(pulumi.ComponentResource):
-    """Serves one model: Deployment, Service, PDB, KEDA ScaledObject or HPA, optional PodMonitor."""
+    """Serves one model: Deployment, Service, PDB, and a KEDA ScaledObject or HPA when it autoscales."""
 
     def __init__(self, name: str, args: ModelServiceArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("inference:model:ModelService", name, None, opts)
         m = args.model
         child = pulumi.ResourceOptions(parent=self)
-        meta = {"name": m.name, "namespace": args.namespace, "labels": labels(m.name, COMPONENT)}
-        match = {"matchLabels": selector(m.name, COMPONENT)}
+        meta = {"name": m.name, "namespace": args.namespace, "labels": labels(m.name, MODEL_SERVER)}
+        match = {"matchLabels": selector(m.name, MODEL_SERVER)}
 
         spec: dict[str, Any] = {
             "selector": match,
-            "revisionHistoryLimit": 3,
-            "progressDeadlineSeconds": m.progress_deadline_s,
+            "revisionHistoryLimit": m.rollout.revision_history_limit,
+            "progressDeadlineSeconds": m.rollout.progress_deadline_s,
             "strategy": {"type": "RollingUpdate",
-                         "rollingUpdate": {"maxSurge": m.max_surge, "maxUnavailable": m.max_unavailable}},
-            "template": pulumi.Output.from_input(args.cache_claim).apply(lambda claim: pod_template(m, claim)),
+                         "rollingUpdate": {"maxSurge": m.rollout.max_surge,
+                                           "maxUnavailable": m.rollout.max_unavailable}},
+            "template": pod_template(m),
         }
-        if m.replicas is not None:  # under an autoscaler the field is left to it
-            spec["replicas"] = m.replicas
-        timeouts = pulumi.CustomTimeouts(create=f"{m.create_timeout_s}s", update=f"{m.update_timeout_s}s")
+        if m.scaling.replicas is not None:  # under an autoscaler the field is left to it
+            spec["replicas"] = m.scaling.replicas
+        timeouts = pulumi.CustomTimeouts(create=f"{m.rollout.create_timeout_s}s",
+                                         update=f"{m.rollout.update_timeout_s}s")
         self.deployment = k8s.apps.v1.Deployment(
             f"{name}-deploy", spec=spec,
-            metadata={**meta, "annotations": checkov_skips.workload([m.image, UTILITY_IMAGE], gpu=True)},
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(custom_timeouts=timeouts,
-                                                                            depends_on=args.depends_on)))
+            metadata={**meta, "annotations": workload_skips([m.container.image, m.weights_check.image], gpu=True)},
+            opts=pulumi.ResourceOptions(parent=self, custom_timeouts=timeouts, depends_on=args.depends_on))
         self.service = k8s.core.v1.Service(
             f"{name}-svc", metadata=meta,
-            spec={"type": "ClusterIP", "selector": selector(m.name, COMPONENT),
-                  "ports": [{"name": "http", "port": SERVICE_PORT, "targetPort": "http", "protocol": "TCP"}]},
+            spec={"type": "ClusterIP", "selector": selector(m.name, MODEL_SERVER),
+                  "ports": [{"name": PORT_NAME, "port": SERVICE_PORT, "targetPort": PORT_NAME, "protocol": "TCP"}]},
             opts=child)
         self.pdb = k8s.policy.v1.PodDisruptionBudget(
-            f"{name}-pdb", metadata=meta, spec={"maxUnavailable": m.pdb_max_unavailable, "selector": match},
+            f"{name}-pdb", metadata=meta, spec={"maxUnavailable": m.rollout.pdb_max_unavailable, "selector": match},
             opts=child)
-        self.autoscaler = self._autoscaler(name, m, args, meta, child)
-        self.pod_monitor = None
-        if args.pod_monitor:
-            self.pod_monitor = k8s.apiextensions.CustomResource(
-                f"{name}-podmonitor", api_version="monitoring.coreos.com/v1", kind="PodMonitor", metadata=meta,
-                spec={"selector": match,
-                      "podMetricsEndpoints": [{"port": "http", "path": m.metrics_path, "interval": "15s"}]},
-                opts=child)
+        self.autoscaler = self._autoscaler(name, m, meta, child)
         self.url = f"http://{m.name}.{args.namespace}.svc.cluster.local:{SERVICE_PORT}"
-        self.register_outputs({"url": self.url, "deployment": self.deployment.metadata["name"]})
+        self.register_outputs({"url": self.url, "deployment": m.name})
 
     @staticmethod
-    def _autoscaler(name: str, m: ModelPlan, args: ModelServiceArgs, meta: dict[str, Any],
+    def _autoscaler(name: str, m: ModelPlan, meta: dict[str, Any],
                     child: pulumi.ResourceOptions) -> pulumi.CustomResource | None:
-        a = m.autoscale
+        a, s = m.scaling.autoscale, m.scaling
         if a is None:
             return None
         target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": m.name}
-        if args.autoscaler == "hpa":
+        if a.kind == "hpa":
             return k8s.autoscaling.v2.HorizontalPodAutoscaler(
                 f"{name}-hpa", metadata=meta,
-                spec={"scaleTargetRef": target, "minReplicas": a.min_replicas, "maxReplicas": a.max_replicas,
+                spec={"scaleTargetRef": target, "minReplicas": s.min_replicas, "maxReplicas": s.max_replicas,
                       "metrics": [{"type": "Pods", "pods": {
                           "metric": {"name": a.hpa_metric},
                           "target": {"type": "AverageValue", "averageValue": a.target_quantity}}}],
@@ -153,9 +151,9 @@ class ModelService(pulumi.ComponentResource):
                 opts=child)
         return k8s.apiextensions.CustomResource(
             f"{name}-scaledobject", api_version="keda.sh/v1alpha1", kind="ScaledObject", metadata=meta,
-            spec={"scaleTargetRef": target, "minReplicaCount": a.min_replicas, "maxReplicaCount": a.max_replicas,
-                  "pollingInterval": 15,
+            spec={"scaleTargetRef": target, "minReplicaCount": s.min_replicas, "maxReplicaCount": s.max_replicas,
+                  "pollingInterval": a.polling_interval_s,
                   "advanced": {"horizontalPodAutoscalerConfig": {"behavior": a.behavior}},
                   "triggers": [{"type": "prometheus", "metadata": {
-                      "serverAddress": args.prometheus_url, "query": a.query, "threshold": a.target}}]},
+                      "serverAddress": a.prometheus_url, "query": a.query, "threshold": a.target}}]},
             opts=child)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-PSS_LEVELS = ("enforce", "audit", "warn")
+from .conventions import MANAGED, pod_security_labels
 
 
 @dataclass(frozen=True)
@@ -21,10 +21,7 @@ class ModelNamespace(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ModelNamespaceArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("inference:namespace:ModelNamespace", name, None, opts)
-        labels = {"app.kubernetes.io/part-of": "inference", "app.kubernetes.io/managed-by": "pulumi"}
-        for level in PSS_LEVELS:
-            labels[f"pod-security.kubernetes.io/{level}"] = "restricted"
-            labels[f"pod-security.kubernetes.io/{level}-version"] = f"v{args.kubernetes_version}"
+        labels = {**MANAGED, **pod_security_labels("restricted", args.kubernetes_version)}
         self.namespace = k8s.core.v1.Namespace(f"{name}-ns", metadata={"name": args.name, "labels": labels},
                                                opts=pulumi.ResourceOptions(parent=self))
         self.name = args.name

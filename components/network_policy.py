@@ -8,10 +8,12 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .planner import NetworkPlan
+from inference.plan.records import NetworkPlan
 
-MODEL_PODS = {"matchLabels": {"app.kubernetes.io/component": "model-server"}}
-PREFETCH_PODS = {"matchLabels": {"app.kubernetes.io/component": "prefetch"}}
+from .conventions import MODEL_SERVER, PART_OF, PORT_NAME, PREFETCH
+
+MODEL_PODS = {"matchLabels": {"app.kubernetes.io/component": MODEL_SERVER}}
+PREFETCH_PODS = {"matchLabels": {"app.kubernetes.io/component": PREFETCH}}
 
 
 @dataclass(frozen=True)
@@ -38,10 +40,10 @@ class NetworkPolicies(pulumi.ComponentResource):
                           "egress": [{"to": [_namespaces(("kube-system",))], "ports": dns_ports}]},
             "allow-model-clients": {"podSelector": MODEL_PODS, "policyTypes": ["Ingress"],
                                     "ingress": [{"from": [_namespaces(net.client_namespaces)],
-                                                 "ports": [{"protocol": "TCP", "port": "http"}]}]},
+                                                 "ports": [{"protocol": "TCP", "port": PORT_NAME}]}]},
             "allow-metrics-scrape": {"podSelector": MODEL_PODS, "policyTypes": ["Ingress"],
                                      "ingress": [{"from": [_namespaces((net.metrics_namespace,))],
-                                                  "ports": [{"protocol": "TCP", "port": "http"}]}]},
+                                                  "ports": [{"protocol": "TCP", "port": PORT_NAME}]}]},
             "allow-prefetch-egress": {"podSelector": PREFETCH_PODS, "policyTypes": ["Egress"], "egress": [
                 # Model sources over HTTPS, but never the node's instance metadata service.
                 {"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": [f"{net.imds_cidr}"]}}],
@@ -53,7 +55,7 @@ class NetworkPolicies(pulumi.ComponentResource):
         self.policies = [
             k8s.networking.v1.NetworkPolicy(
                 f"{name}-{policy}", metadata={"name": policy, "namespace": args.namespace,
-                                              "labels": {"app.kubernetes.io/part-of": "inference"}},
+                                              "labels": PART_OF},
                 spec=spec, opts=pulumi.ResourceOptions(parent=self))
             for policy, spec in policies.items()
         ]

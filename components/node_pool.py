@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from .cluster import ClusterInfo
-from .config import ClusterCfg
-from .planner import GPU_TAINT_KEY, PoolPlan
+from inference.plan.records import ClusterPlan, PoolPlan
+
+from .conventions import GPU_TAINT_KEY
+from .provider import ClusterInfo
 
 # The device plugin chart's default node affinity selects on this label; the EKS GPU AMIs do not set it.
 GPU_PRESENT_LABEL = {"nvidia.com/gpu.present": "true"}
@@ -47,7 +48,7 @@ class NodeRole(pulumi.ComponentResource):
 class GpuNodePoolArgs:
     pool: PoolPlan
     cluster_name: str
-    subnet_ids: list[str]
+    subnet_ids: tuple[str, ...]
     node_role_arn: pulumi.Input[str]
     # Extra node security groups; when given, the cluster security group must be listed too (EKS then omits it).
     security_group_ids: list[pulumi.Input[str]] = field(default_factory=list)
@@ -78,7 +79,7 @@ class GpuNodePool(pulumi.ComponentResource):
             f"{name}-gpu-nodes",
             cluster_name=args.cluster_name,
             node_role_arn=args.node_role_arn,
-            subnet_ids=args.subnet_ids,
+            subnet_ids=list(args.subnet_ids),
             ami_type=p.ami_type,
             instance_types=[p.instance_type],
             capacity_type=p.capacity_type,
@@ -95,7 +96,7 @@ class GpuNodePool(pulumi.ComponentResource):
         self.register_outputs({"nodeGroup": self.node_group.node_group_name})
 
 
-def gpu_node_pools(pools: tuple[PoolPlan, ...], cluster: ClusterCfg, info: ClusterInfo) -> dict[str, GpuNodePool]:
+def gpu_node_pools(pools: tuple[PoolPlan, ...], cluster: ClusterPlan, info: ClusterInfo) -> dict[str, GpuNodePool]:
     """One GpuNodePool per planned pool; the node role is created once unless `cluster.nodeRoleArn` names one."""
     depends_on: list[pulumi.Resource] = []
     if cluster.node_role_arn is not None:

@@ -1,32 +1,22 @@
-"""ModelPrefetch: one model revision downloaded once into the weight cache by a Kubernetes Job."""
+"""Prefetch: one model revision downloaded once into the weight cache by a Kubernetes Job (children of ModelCache)."""
 
 from __future__ import annotations
 
 import json
-import posixpath
 import shlex
-from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from . import checkov_skips
-from .cluster import ClusterInfo
-from .planner import CACHE_MOUNT, ModelPlan, Prefetch
-from .podsecurity import CONTAINER_SECURITY_CONTEXT, POD_SECURITY_CONTEXT, labels
+from inference.plan.records import ModelPlan, Prefetch
 
-COMPONENT = "prefetch"
-# Small official images pinned by tag. python-slim has no hub client: the Job installs huggingface_hub at a pinned
-# version into /tmp when it has something to fetch (the root file system is read-only); its dependencies resolve
-# from PyPI at that moment.
-HF_IMAGE = "python:3.12.10-slim-bookworm"
-HF_HUB_VERSION = "2.4.0"
-S3_IMAGE = "amazon/aws-cli:2.27.50"
+from .conventions import CONTAINER_SECURITY_CONTEXT, POD_SECURITY_CONTEXT, PREFETCH, labels, workload_skips
+from .provider import ClusterInfo
+
 HF_TOKEN_SECRET = "hf-token"
 HF_TOKEN_DIR = "/var/run/secrets/hf"
-TMP_SIZE = "1Gi"  # pip's install target and client state; the weights go straight to the cache
 
 POD_IDENTITY_TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{
     "Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"},
@@ -55,11 +45,9 @@ def s3_read_policy(repo: str) -> str:
 
 def fetch_script(p: Prefetch) -> str:
     """The Job's shell: exit at once when the marker exists, else download beside the target, rename, mark."""
-    dest = f"{CACHE_MOUNT}/{p.directory}"
-    parent, leaf = posixpath.split(dest)
     q = shlex.quote
     if p.scheme == "hf":
-        fetch = [f"pip install --quiet --no-cache-dir --target /tmp/pip huggingface_hub=={HF_HUB_VERSION}",
+        fetch = [f"pip install --quiet --no-cache-dir --target /tmp/pip huggingface_hub=={p.hub_version}",
                  "python -c 'import sys; from huggingface_hub import snapshot_download; "
                  "snapshot_download(sys.argv[1], revision=sys.argv[2], local_dir=sys.argv[3])' "
                  f'{q(p.repo)} {q(p.revision)} "$partial"']
@@ -67,7 +55,7 @@ def fetch_script(p: Prefetch) -> str:
         fetch = [f'aws s3 sync {q("s3://" + p.repo.rstrip("/") + "/")} "$partial" --only-show-errors']
     return "\n".join([
         "set -eu",
-        f"dest={q(dest)} partial={q(f'{parent}/.{leaf}.partial')} marker={q(f'{CACHE_MOUNT}/{p.marker}')}",
+        f"dest={q(p.directory)} partial={q(p.partial)} marker={q(p.marker)}",
         f"want={q(f'{p.scheme}://{p.repo}@{p.revision}')}",
         'if [ -f "$marker" ]; then',
         '  if [ "$(cat "$marker")" = "$want" ]; then echo "weights already cached in $dest"; exit 0; fi',
@@ -88,97 +76,81 @@ def fetch_script(p: Prefetch) -> str:
     ]) + "\n"
 
 
-@dataclass(frozen=True)
-class ModelPrefetchArgs:
-    model: ModelPlan
-    namespace: str
-    claim: str  # the cache's PersistentVolumeClaim
-    cluster: ClusterInfo | None  # None on the render target: no AWS resource
-    hf_secret: pulumi.Resource | None = None  # the HF token Secret, when the stack sets one
-    depends_on: list[pulumi.Resource] = field(default_factory=list)
+def prefetch_job(name: str, m: ModelPlan, namespace: str, cluster: ClusterInfo | None, parent: pulumi.Resource,
+                 depends_on: list[pulumi.Resource]) -> k8s.batch.v1.Job:
+    """The Job fetching one model revision; for s3 sources also its ServiceAccount and, on EKS, its read-only role."""
+    p, mount, claim = m.prefetch, m.volumes.mount_path, m.volumes.claim
+    meta = {"namespace": namespace, "labels": labels(m.name, PREFETCH)}
+    child = pulumi.ResourceOptions(parent=parent)
+    depends_on = list(depends_on)
+    pod: dict[str, Any] = {}
+    if p.service_account is not None:
+        depends_on.append(k8s.core.v1.ServiceAccount(
+            f"{name}-sa", metadata={**meta, "name": p.service_account}, automount_service_account_token=False,
+            opts=child))
+        pod["serviceAccountName"] = p.service_account
+        if cluster is not None:
+            role, policy = pod_identity_role(name, s3_read_policy(p.repo), parent)
+            depends_on.append(aws.eks.PodIdentityAssociation(
+                f"{name}-identity", cluster_name=cluster.name, namespace=namespace,
+                service_account=p.service_account, role_arn=role.arn,
+                opts=pulumi.ResourceOptions(parent=parent, depends_on=[policy])))
+        # Without EKS (the render target) no identity is attached: the Job would have no AWS credentials, since
+        # nodes require IMDSv2 with a hop limit of 1. The render stack never runs Jobs; it only writes them.
 
-
-class ModelPrefetch(pulumi.ComponentResource):
-    """Fetches one model revision into the cache: a Job, and for s3 sources its ServiceAccount and read-only role."""
-
-    def __init__(self, name: str, args: ModelPrefetchArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("inference:prefetch:ModelPrefetch", name, None, opts)
-        m, p = args.model, args.model.prefetch
-        meta = {"namespace": args.namespace, "labels": labels(m.name, COMPONENT)}
-        depends_on = list(args.depends_on)
-        pod: dict[str, Any] = {}
-        if p.scheme == "s3":
-            account = f"{m.name}-fetch"
-            depends_on.append(k8s.core.v1.ServiceAccount(
-                f"{name}-sa", metadata={**meta, "name": account}, automount_service_account_token=False,
-                opts=pulumi.ResourceOptions(parent=self)))
-            pod["serviceAccountName"] = account
-            if args.cluster is not None:
-                role, policy = pod_identity_role(name, s3_read_policy(p.repo), self)
-                depends_on.append(aws.eks.PodIdentityAssociation(
-                    f"{name}-identity", cluster_name=args.cluster.name, namespace=args.namespace,
-                    service_account=account, role_arn=role.arn,
-                    opts=pulumi.ResourceOptions(parent=self, depends_on=[policy])))
-            # Without EKS (the render target) no identity is attached: the Job would have no AWS credentials, since
-            # nodes require IMDSv2 with a hop limit of 1. The render stack never runs Jobs; it only writes them.
-        elif args.hf_secret is not None:
-            depends_on.append(args.hf_secret)
-
-        # The pod template is immutable: it holds only what the revision decides, so unrelated changes never
-        # replace the Job. The token file is optional for that reason (set or not, the template is the same).
-        env = {"HOME": "/tmp"}
-        mounts = [{"name": "weights", "mountPath": CACHE_MOUNT}, {"name": "tmp", "mountPath": "/tmp"}]
-        volumes: list[dict[str, Any]] = [
-            {"name": "weights", "persistentVolumeClaim": {"claimName": args.claim}},
-            {"name": "tmp", "emptyDir": {"sizeLimit": TMP_SIZE}},
-        ]
-        if p.scheme == "hf":
-            env.update({"HF_HOME": "/tmp/hf", "PYTHONPATH": "/tmp/pip", "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-                        "HF_HUB_DISABLE_TELEMETRY": "1", "HF_XET_CHUNK_CACHE_SIZE_BYTES": "0",
-                        "HF_TOKEN_PATH": f"{HF_TOKEN_DIR}/token"})
-            mounts.append({"name": "hf-token", "mountPath": HF_TOKEN_DIR, "readOnly": True})
-            volumes.append({"name": "hf-token", "secret": {"secretName": HF_TOKEN_SECRET, "optional": True}})
-        memory = f"{p.memory_gib}Gi"
-        image = HF_IMAGE if p.scheme == "hf" else S3_IMAGE
-        container = {
-            "name": "fetch", "image": image,
-            "command": ["sh", "-c", fetch_script(p)],
-            "env": [{"name": k, "value": v} for k, v in env.items()],
-            "resources": {"requests": {"cpu": p.cpu_request, "memory": memory},
-                          "limits": {"cpu": p.cpu_limit, "memory": memory}},
-            "securityContext": CONTAINER_SECURITY_CONTEXT,
-            "volumeMounts": mounts,
-        }
-        spec = {
-            "backoffLimit": p.backoff_limit,
-            "activeDeadlineSeconds": p.active_deadline_s,
-            # A retry starts only once the failed pod is gone: never two pods writing one partial directory.
-            "podReplacementPolicy": "Failed",
-            # No ttlSecondsAfterFinished: a Job deleted by Kubernetes would show as drift on every `pulumi up`.
-            "template": {
-                "metadata": {"labels": labels(m.name, COMPONENT)},
-                "spec": {
-                    "restartPolicy": "Never",
-                    # Pod Identity injects its own projected token (audience pods.eks.amazonaws.com) through a
-                    # mutating webhook, whatever this says; no container here talks to the Kubernetes API.
-                    "automountServiceAccountToken": False,
-                    "enableServiceLinks": False,
-                    "securityContext": POD_SECURITY_CONTEXT,
-                    **pod,
-                    "containers": [container],
-                    "volumes": volumes,
-                },
+    # The pod template is immutable: it holds only what the revision decides, so unrelated changes never
+    # replace the Job. The token file is optional for that reason (set or not, the template is the same).
+    env = {"HOME": "/tmp"}
+    mounts = [{"name": "weights", "mountPath": mount}, {"name": "tmp", "mountPath": "/tmp"}]
+    volumes: list[dict[str, Any]] = [
+        {"name": "weights", "persistentVolumeClaim": {"claimName": claim}},
+        {"name": "tmp", "emptyDir": {"sizeLimit": f"{p.tmp_gib}Gi"}},
+    ]
+    if p.scheme == "hf":
+        env.update({"HF_HOME": "/tmp/hf", "PYTHONPATH": "/tmp/pip", "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+                    "HF_HUB_DISABLE_TELEMETRY": "1", "HF_XET_CHUNK_CACHE_SIZE_BYTES": "0",
+                    "HF_TOKEN_PATH": f"{HF_TOKEN_DIR}/token"})
+        mounts.append({"name": "hf-token", "mountPath": HF_TOKEN_DIR, "readOnly": True})
+        volumes.append({"name": "hf-token", "secret": {"secretName": HF_TOKEN_SECRET, "optional": True}})
+    memory = f"{p.memory_gib}Gi"
+    container = {
+        "name": "fetch", "image": p.image,
+        "command": ["sh", "-c", fetch_script(p)],
+        "env": [{"name": k, "value": v} for k, v in env.items()],
+        "resources": {"requests": {"cpu": p.cpu_request, "memory": memory},
+                      "limits": {"cpu": p.cpu_limit, "memory": memory}},
+        "securityContext": CONTAINER_SECURITY_CONTEXT,
+        "volumeMounts": mounts,
+    }
+    spec = {
+        "backoffLimit": p.backoff_limit,
+        "activeDeadlineSeconds": p.active_deadline_s,
+        # A retry starts only once the failed pod is gone: never two pods writing one partial directory.
+        "podReplacementPolicy": "Failed",
+        # No ttlSecondsAfterFinished: a Job deleted by Kubernetes would show as drift on every `pulumi up`.
+        "template": {
+            "metadata": {"labels": labels(m.name, PREFETCH)},
+            "spec": {
+                "restartPolicy": "Never",
+                # Pod Identity injects its own projected token (audience pods.eks.amazonaws.com) through a
+                # mutating webhook, whatever this says; no container here talks to the Kubernetes API.
+                "automountServiceAccountToken": False,
+                "enableServiceLinks": False,
+                "securityContext": POD_SECURITY_CONTEXT,
+                **pod,
+                "containers": [container],
+                "volumes": volumes,
             },
-        }
-        timeouts = pulumi.CustomTimeouts(create=f"{p.timeout_s}s", update=f"{p.timeout_s}s")
-        self.job = k8s.batch.v1.Job(
-            f"{name}-job",
-            metadata={**meta, "name": p.job_name,
-                      "annotations": {"inference/source": f"{p.scheme}://{p.repo}", "inference/revision": p.revision,
-                                      # A Job that failed (deadline, retries) is replaced by the next `pulumi up`,
-                                      # which resumes from the partial directory, instead of staying failed.
-                                      "pulumi.com/replaceUnready": "true",
-                                      **checkov_skips.workload([image])}},
-            spec=spec,
-            opts=pulumi.ResourceOptions(parent=self, custom_timeouts=timeouts, depends_on=depends_on))
-        self.register_outputs({"jobName": p.job_name})
+        },
+    }
+    timeouts = pulumi.CustomTimeouts(create=f"{p.timeout_s}s", update=f"{p.timeout_s}s")
+    return k8s.batch.v1.Job(
+        f"{name}-job",
+        metadata={**meta, "name": p.job_name,
+                  "annotations": {"inference/source": f"{p.scheme}://{p.repo}", "inference/revision": p.revision,
+                                  # A Job that failed (deadline, retries) is replaced by the next `pulumi up`,
+                                  # which resumes from the partial directory, instead of staying failed.
+                                  "pulumi.com/replaceUnready": "true",
+                                  **workload_skips([p.image])}},
+        spec=spec,
+        opts=pulumi.ResourceOptions(parent=parent, custom_timeouts=timeouts, depends_on=depends_on))

@@ -4,9 +4,9 @@
 #   scripts/checkov.sh [STACK ...]        default: dev prod
 #
 # Creates .venv-checkov (or $CHECKOV_VENV) with checkov pinned when it is missing or holds another version, renders
-# each stack into a temporary directory with venv/bin/python -m components.render and scans build/<stack>/k8s.
+# each stack into a temporary directory with venv/bin/python -m offline.render and scans build/<stack>/k8s.
 # Exits 1 when any check fails, a manifest does not parse or nothing was scanned. Accepted findings are skipped
-# only by annotations on the objects (components/checkov_skips.py), never by command-line flags.
+# only by annotations on the objects (components/conventions.py), never by command-line flags.
 set -euo pipefail
 
 CHECKOV_VERSION=3.3.30
@@ -27,7 +27,7 @@ trap 'rm -rf "$out"' EXIT
 status=0
 for stack in "${stacks[@]}"; do
     echo "== checkov: stack $stack"
-    venv/bin/python -m components.render --stack "$stack" --out "$out/render" >/dev/null
+    venv/bin/python -m offline.render --stack "$stack" --out "$out/render" >/dev/null
     # --skip-download: no calls to the vendor's platform; the checks themselves ship with the package.
     "$venv/bin/checkov" --framework kubernetes -d "$out/render/$stack/k8s" --quiet --compact --skip-download \
         -o cli -o json --output-file-path "console,$out/$stack.json" || true

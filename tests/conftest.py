@@ -14,7 +14,7 @@ import pulumi
 import pytest
 import yaml
 
-from components.mockrun import ROOT, Run, run_program
+from offline.mockrun import ROOT, Run, run_program
 
 DEV = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"]
 PROD = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())["config"]

@@ -3,7 +3,7 @@
 import pytest
 from conftest import PROD, Project, k8s, model, stack_config
 
-from components.mockrun import Run
+from offline.mockrun import Run
 
 CHART = "kubernetes:helm.sh/v4:Chart"
 GPU_TOLERATION = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from conftest import PROD, k8s, model, stack_config
 
-from components.mockrun import FAKE_CLUSTER, Registered, Run, Secret, run_program
-from components.planner import AWAIT_MARGIN_S, PREFETCH_CPU, PREFETCH_CPU_LIMIT, PREFETCH_MEMORY_GIB
-from components.podsecurity import CONTAINER_SECURITY_CONTEXT, POD_SECURITY_CONTEXT, RUN_AS_UID
+from components.conventions import CONTAINER_SECURITY_CONTEXT, POD_SECURITY_CONTEXT, RUN_AS_UID
+from inference.plan.coldstart import AWAIT_MARGIN_S, PREFETCH_CPU, PREFETCH_CPU_LIMIT, PREFETCH_MEMORY_GIB
+from offline.mockrun import FAKE_CLUSTER, Registered, Run, Secret, run_program
 
 FSX = {"kind": "fsx-lustre", "storageGiB": 2400, "throughputPerTiB": 250, "subnetId": "subnet-0a1b2c3d4e5f60009"}
 EFS = {"kind": "efs"}

@@ -6,9 +6,9 @@ import pytest
 import yaml
 from conftest import PROD, model, stack_config
 
-from components.config import load_models
-from components.errors import InputError
-from components.yamlsrc import load_text
+from inference.errors import InputError
+from inference.settings import load_models
+from inference.yaml_loader import load_text
 
 
 def test_unknown_model_key_names_line_and_allowed_keys(project):

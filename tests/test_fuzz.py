@@ -23,10 +23,10 @@ from conftest import DEV, PROD, Project, stack_config
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from components import render
-from components.catalog import GPU_TYPES, INSTANCE_TYPES
-from components.config import RESERVED_ENV, STACK_KEYS
-from components.engines import ENGINES
+from inference.catalog import GPU_TYPES, INSTANCE_TYPES
+from inference.engines import ENGINES, PLATFORM_ENV
+from inference.settings import STACK_KEYS
+from offline import render
 
 STACK = "test"
 STACK_FILE = f"Pulumi.{STACK}.yaml"
@@ -479,7 +479,7 @@ def bad_string_field(draw: st.DrawFn) -> Bad:
                                     st.builds("{}:v1 x".format, repo)))
         return Bad((label(m, i), "field 'image'"), models=models)
     if kind == "env":
-        name = draw(st.one_of(st.sampled_from(RESERVED_ENV), st.builds("{}{}".format, st.sampled_from(
+        name = draw(st.one_of(st.sampled_from(PLATFORM_ENV), st.builds("{}{}".format, st.sampled_from(
             ["1", "-", ".", " ", "A-", "A.", "A B"]), st.text(string.ascii_uppercase, max_size=5))))
         m["env"] = {name: "1"}
         return Bad((label(m, i), "field 'env'"), models=models)

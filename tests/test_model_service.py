@@ -3,7 +3,7 @@
 import pytest
 from conftest import containers, k8s, model, stack_config
 
-from components.engines import ENGINES
+from inference.engines import ENGINES
 
 AUTO = {"minReplicas": 1, "maxReplicas": 3, "metric": "queue", "target": 5}
 
@@ -70,13 +70,13 @@ def test_probes_from_plan(project):
     c, pod = engine_of(run, "m1")
     startup = c["startupProbe"]
     assert startup["httpGet"] == {"path": "/health", "port": "http"}
-    assert startup["failureThreshold"] == plan["startupFailureThreshold"]
-    assert startup["failureThreshold"] * startup["periodSeconds"] >= plan["coldStart"]["budget_s"]
+    assert startup["failureThreshold"] == plan["probes"]["startup"]["failureThreshold"]
+    assert startup["failureThreshold"] * startup["periodSeconds"] >= plan["coldStart"]["budgetSeconds"]
     assert c["readinessProbe"]["httpGet"]["path"] == c["livenessProbe"]["httpGet"]["path"] == "/health"
     assert c["lifecycle"]["preStop"] == {"sleep": {"seconds": 15}}
     assert pod["terminationGracePeriodSeconds"] > 15
     deploy = k8s(run, "Deployment", "m1")
-    assert deploy["spec"]["progressDeadlineSeconds"] == plan["progressDeadlineSeconds"]
+    assert deploy["spec"]["progressDeadlineSeconds"] == plan["rollout"]["progressDeadlineSeconds"]
 
 
 def test_restricted_security_and_readonly_cache(project):
@@ -135,10 +135,15 @@ def test_hpa_on_pods_metric(project):
     assert not [r for r in run.k8s_objects() if r.inputs["kind"] == "ScaledObject"]
 
 
-def test_pod_monitor_toggle(project):
-    on = project.run()
-    pm = k8s(on, "PodMonitor", "m1")["spec"]
+def test_one_pod_monitor_per_engine_in_use_and_toggle(project):
+    on = project.run(models=[model(name="a"), model(name="b"), model(name="c", engine="sglang")])
+    monitors = sorted(r.inputs["metadata"]["name"] for r in on.k8s_objects() if r.inputs["kind"] == "PodMonitor")
+    assert monitors == ["model-server-sglang", "model-server-vllm"]
+    pm = k8s(on, "PodMonitor", "model-server-vllm")["spec"]
+    assert pm["selector"] == {"matchLabels": {"app.kubernetes.io/component": "model-server", "inference/engine": "vllm"}}
     assert pm["podMetricsEndpoints"] == [{"port": "http", "path": "/metrics", "interval": "15s"}]
+    pod = k8s(on, "Deployment", "a")["spec"]["template"]["metadata"]["labels"]
+    assert all(pod[k] == v for k, v in pm["selector"]["matchLabels"].items())
     off = project.run(config=stack_config(monitoring={"podMonitor": False}))
     assert not [r for r in off.k8s_objects() if r.inputs["kind"] == "PodMonitor"]
 
@@ -162,7 +167,7 @@ def test_namespace_is_restricted(dev_run):
 def test_deployment_timeouts_from_plan(dev_run):
     deploy = dev_run.one("kubernetes:apps/v1:Deployment", "mixtral-8x7b-deploy")
     plan = next(m for m in dev_run.outputs["plan"]["models"] if m["name"] == "mixtral-8x7b")
-    budget = plan["coldStart"]["budget_s"]
+    budget = plan["coldStart"]["budgetSeconds"]
     assert int(deploy.custom_timeouts["create"].rstrip("s")) == budget + 600
     assert int(deploy.custom_timeouts["update"].rstrip("s")) > budget
 
@@ -180,10 +185,11 @@ def test_budgets_reach_probes_timeouts_and_strategy_and_grow_with_size(project):
         deploy = run.one("kubernetes:apps/v1:Deployment", f"{name}-deploy")
         spec = deploy.inputs["spec"]
         startup = spec["template"]["spec"]["containers"][0]["startupProbe"]
-        budget = plans[name]["coldStart"]["budget_s"]
-        assert startup["failureThreshold"] == plans[name]["startupFailureThreshold"] == -(-budget // 10)
-        assert spec["progressDeadlineSeconds"] == plans[name]["progressDeadlineSeconds"]
-        assert spec["strategy"]["rollingUpdate"] == plans[name]["rollout"]
+        budget = plans[name]["coldStart"]["budgetSeconds"]
+        assert startup["failureThreshold"] == plans[name]["probes"]["startup"]["failureThreshold"] == -(-budget // 10)
+        assert spec["progressDeadlineSeconds"] == plans[name]["rollout"]["progressDeadlineSeconds"]
+        rollout = plans[name]["rollout"]
+        assert spec["strategy"]["rollingUpdate"] == {k: rollout[k] for k in ("maxSurge", "maxUnavailable")}
         seen[name] = (startup["failureThreshold"], int(deploy.custom_timeouts["create"].rstrip("s")),
                       int(deploy.custom_timeouts["update"].rstrip("s")))
     assert all(large > small for small, large in zip(seen["small"], seen["large"], strict=True))

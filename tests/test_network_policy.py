@@ -2,7 +2,7 @@
 
 from conftest import k8s, stack_config
 
-from components.planner import _service_namespace
+from inference.plan.build import _service_namespace
 
 
 def test_default_deny_and_allows(project):

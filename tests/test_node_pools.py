@@ -5,7 +5,7 @@ import json
 import pytest
 from conftest import PROD, Project, model, stack_config
 
-from components.mockrun import FAKE_CLUSTER, Run, Secret, reveal
+from offline.mockrun import FAKE_CLUSTER, Run, Secret, reveal
 
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"

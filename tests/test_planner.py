@@ -4,10 +4,13 @@ import pytest
 import yaml
 from conftest import model
 
-from components.config import Settings, load_models, load_stack
-from components.errors import PlanError
-from components.planner import BUDGET_MAX_S, BUDGET_MIN_S, pack_nodes, plan, quantity
-from components.yamlsrc import load_text
+from inference.errors import PlanError
+from inference.plan import plan
+from inference.plan.coldstart import BUDGET_MAX_S, BUDGET_MIN_S
+from inference.plan.placement import pack_nodes
+from inference.plan.units import quantity
+from inference.settings import Settings, load_models, load_stack
+from inference.yaml_loader import load_text
 
 H100 = {"name": "h100", "instanceType": "p5.48xlarge", "minNodes": 0, "maxNodes": 4}
 L40S = {"name": "l40s", "instanceType": "g6e.2xlarge", "minNodes": 0, "maxNodes": 10}
@@ -22,8 +25,8 @@ def settings(models, pools=(L40S, H100), cache=None, target="render", **extra):
     if target == "eks":
         raw["cluster"] = CLUSTER
     src = load_text(yaml.safe_dump({"models": models}), "models.yaml")
-    return Settings(stack=load_stack(raw, "Pulumi.t.yaml", None), models=load_models(src), models_src=src,
-                    stack_file="Pulumi.t.yaml", stack_src=None)
+    return Settings(stack_name="t", stack=load_stack(raw, "Pulumi.t.yaml", None), models=load_models(src),
+                    models_src=src, stack_file="Pulumi.t.yaml", stack_src=None)
 
 
 def h100_model(name="mx", replicas=None, max_replicas=4, count=2, size=87):
@@ -39,11 +42,11 @@ def test_pack_nodes(items, per_node, nodes):
     assert pack_nodes(items, per_node) == nodes
 
 
-@pytest.mark.parametrize("max_nodes, fits", [(1, True), (0, False)])
-def test_pool_fits_exactly_or_fails_by_one_node(max_nodes, fits):
-    # 4 replicas x 2 GPUs = one 8-GPU node
-    pools = (L40S, {**H100, "maxNodes": max_nodes or 1})
-    models = [h100_model()] if fits else [h100_model(), h100_model(name="mx2", max_replicas=1)]
+@pytest.mark.parametrize("extra, fits", [(0, True), (1, False)])
+def test_pool_fits_exactly_or_fails_by_one_node(extra, fits):
+    # 4 replicas x 2 GPUs = one 8-GPU node, the pool's only one; `extra` more replicas need a second node
+    pools = (L40S, {**H100, "maxNodes": 1})
+    models = [h100_model(), *([h100_model(name="mx2", max_replicas=extra)] if extra else [])]
     s = settings(models, pools)
     if fits:
         p = plan(s)
@@ -68,7 +71,7 @@ def test_tensor_parallel_above_node_and_memory_misfit_reported_together():
 def test_larger_pool_of_same_gpu_type_is_chosen_for_tensor_parallel():
     big = {"name": "l40s-x4", "instanceType": "g6e.12xlarge", "minNodes": 0, "maxNodes": 2}
     p = plan(settings([model(gpu={"type": "l40s", "count": 4})], (L40S, big)))
-    assert p.models[0].pool == "l40s-x4" and p.models[0].replicas_per_node == 1
+    assert p.models[0].placement.pool == "l40s-x4" and p.models[0].placement.replicas_per_node == 1
 
 
 @pytest.mark.parametrize("size_gib, ok", [(1000, True), (1200, False)])
@@ -93,9 +96,9 @@ def test_efs_warns_about_per_client_cap():
 
 def test_rollout_surges_only_when_the_pool_has_room_for_one_more():
     roomy = plan(settings([h100_model(max_replicas=3)], (L40S, {**H100, "maxNodes": 1})))
-    assert (roomy.models[0].max_surge, roomy.models[0].max_unavailable) == (1, 0)
+    assert (roomy.models[0].rollout.max_surge, roomy.models[0].rollout.max_unavailable) == (1, 0)
     full = plan(settings([h100_model(max_replicas=4)], (L40S, {**H100, "maxNodes": 1})))
-    assert (full.models[0].max_surge, full.models[0].max_unavailable) == (0, 1)
+    assert (full.models[0].rollout.max_surge, full.models[0].rollout.max_unavailable) == (0, 1)
     assert any("maxSurge 0" in w for w in full.warnings)
 
 
@@ -127,34 +130,36 @@ def test_budget_does_not_depend_on_other_models():
     alone = plan(settings([model(name="a")])).models[0]
     crowded = plan(settings([model(name="a"), model(name="b", replicas=6)])).models[0]
     assert alone.cold_start == crowded.cold_start
-    assert alone.startup_failure_threshold == crowded.startup_failure_threshold
+    assert alone.probes == crowded.probes
 
 
 def test_numbers_derived_for_probes_timeouts_and_resources():
     m = plan(settings([model(replicas=3)])).models[0]
-    assert m.startup_failure_threshold * m.probe_period_s >= m.cold_start.budget_s
-    assert m.progress_deadline_s > m.cold_start.budget_s
-    assert m.update_timeout_s == m.cold_start.budget_s + 2 * m.cold_start.estimate_s + 600
+    startup = m.probes.startup
+    assert startup.failure_threshold * startup.period_s >= m.cold_start.budget_s
+    assert m.rollout.progress_deadline_s > m.cold_start.budget_s
+    assert m.rollout.update_timeout_s == m.cold_start.budget_s + 2 * m.cold_start.estimate_s + 600
     # g6e.2xlarge: 8 vCPU, 64 GiB, 1 GPU -> 90% minus reserve
-    assert (m.cpu_request, m.memory_gib, m.shm_gib) == ("6700m", 55, 1)
+    assert (m.resources.cpu_request, m.resources.memory_gib, m.resources.shm_gib) == ("6700m", 55, 1)
 
 
 def test_tensor_parallel_shm_and_node_share():
     m = plan(settings([h100_model(count=4, max_replicas=2)])).models[0]
     # p5.48xlarge: 192 vCPU, 2048 GiB, 8 GPUs; a 4-GPU replica gets half the node
-    assert (m.cpu_request, m.memory_gib, m.shm_gib, m.replicas_per_node, m.nodes_at_max) == ("86100m", 920, 16, 2, 1)
+    r, pl = m.resources, m.placement
+    assert (r.cpu_request, r.memory_gib, r.shm_gib, pl.replicas_per_node, pl.nodes_at_max) == ("86100m", 920, 16, 2, 1)
 
 
 def test_cost_from_catalog_or_pool_override():
     p = plan(settings([model(replicas=2)], (L40S, H100)))
     assert p.pools[0].hourly_usd == 2.242 and p.pools[0].monthly_usd_max == round(2.242 * 10 * 730, 2)
-    assert p.models[0].monthly_usd_min == round(2.242 * 730 * 2, 2)
+    assert p.models[0].cost.monthly_usd_min == round(2.242 * 730 * 2, 2)
     cheap = plan(settings([model()], ({**L40S, "hourlyPrice": 1.0}, H100)))
     assert cheap.pools[0].hourly_usd == 1.0
 
 
 def test_autoscale_query_targets_only_this_models_pods():
-    a = plan(settings([h100_model(name="mx")])).models[0].autoscale
+    a = plan(settings([h100_model(name="mx")])).models[0].scaling.autoscale
     assert a.query == 'sum(vllm:num_requests_waiting{namespace="inference",pod=~"mx-[a-z0-9]+-[a-z0-9]+"})'
     assert (a.target, a.target_quantity, a.hpa_metric) == ("5", "5", "vllm_num_requests_waiting")
     assert a.behavior["scaleDown"]["stabilizationWindowSeconds"] >= 300

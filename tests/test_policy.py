@@ -27,7 +27,7 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import unknown_checking_proxy
 
-from components.mockrun import ROOT, Registered, Run, reveal
+from offline.mockrun import ROOT, Registered, Run, reveal
 from policy.policies import (
     CACHE_FILE_SYSTEMS,
     COMPONENT_LABEL,

@@ -4,7 +4,7 @@ import json
 
 import yaml
 
-from components import render
+from offline import render
 
 
 def files(root):

@@ -20,10 +20,10 @@ import pytest
 import yaml
 from kubernetes_validate.utils import VersionNotSupportedError
 
-from components import checkov_skips
-from components.config import StackCfg
-from components.mockrun import ROOT, Run
-from components.render import k8s_document
+from components import conventions
+from inference.settings import StackCfg
+from offline.mockrun import ROOT, Run
+from offline.render import k8s_document
 
 STACKS = ("dev", "prod")
 SCHEMAS = ROOT / "schemas"
@@ -296,12 +296,12 @@ def skip_annotations(value: Any, path: str = "") -> Iterator[tuple[str, str, str
 
 
 def test_skip_table_gives_every_check_a_reason():
-    assert checkov_skips.REASONS
-    for check_id, reason in checkov_skips.REASONS.items():
+    assert conventions.CHECKOV_REASONS
+    for check_id, reason in conventions.CHECKOV_REASONS.items():
         assert re.fullmatch(r"CKV2?_K8S_\d+", check_id), check_id
         # checkov splits the annotation value at "=": a reason containing one would break the skip
         assert reason.strip() == reason and len(reason) > 20 and "=" not in reason, check_id
-    assert set(checkov_skips.TAG_PINNED) <= set(checkov_skips.REASONS)
+    assert set(conventions.TAG_PINNED) <= set(conventions.CHECKOV_REASONS)
 
 
 def test_every_skip_annotation_names_a_listed_check_with_its_reason(rendered):
@@ -312,19 +312,19 @@ def test_every_skip_annotation_names_a_listed_check_with_its_reason(rendered):
             # checkov reads skips from the object's own metadata only; elsewhere they would be silently ignored
             assert where == "metadata", f"{stack} {label(doc)}: skip annotation {key} under {where}"
             check_id, _, reason = value.partition("=")
-            assert check_id in checkov_skips.REASONS, f"{stack} {label(doc)}: {key} skips unlisted {check_id}"
-            assert reason == checkov_skips.REASONS[check_id], f"{stack} {label(doc)}: {key} reason differs"
+            assert check_id in conventions.CHECKOV_REASONS, f"{stack} {label(doc)}: {key} skips unlisted {check_id}"
+            assert reason == conventions.CHECKOV_REASONS[check_id], f"{stack} {label(doc)}: {key} reason differs"
             seen.add((doc["kind"], check_id))
     assert ("Deployment", "CKV_K8S_11") in seen  # GPU pods: the reason for the table exists
 
 
 def test_workload_skips():
     tag, digest = "vllm/vllm-openai:v0.31.0", "vllm/vllm-openai@sha256:" + "a" * 64
-    assert checkov_skips.workload([tag], gpu=True) == {
-        "checkov.io/skip1": "CKV_K8S_11=" + checkov_skips.REASONS["CKV_K8S_11"],
-        "checkov.io/skip2": "CKV_K8S_43=" + checkov_skips.REASONS["CKV_K8S_43"],
-        "checkov.io/skip3": "CKV_K8S_15=" + checkov_skips.REASONS["CKV_K8S_15"],
+    assert conventions.workload_skips([tag], gpu=True) == {
+        "checkov.io/skip1": "CKV_K8S_11=" + conventions.CHECKOV_REASONS["CKV_K8S_11"],
+        "checkov.io/skip2": "CKV_K8S_43=" + conventions.CHECKOV_REASONS["CKV_K8S_43"],
+        "checkov.io/skip3": "CKV_K8S_15=" + conventions.CHECKOV_REASONS["CKV_K8S_15"],
     }
-    assert list(checkov_skips.workload([digest, tag]).values()) == [
-        "CKV_K8S_43=" + checkov_skips.REASONS["CKV_K8S_43"], "CKV_K8S_15=" + checkov_skips.REASONS["CKV_K8S_15"]]
-    assert checkov_skips.workload([digest]) == {}
+    assert list(conventions.workload_skips([digest, tag]).values()) == [
+        "CKV_K8S_43=" + conventions.CHECKOV_REASONS["CKV_K8S_43"], "CKV_K8S_15=" + conventions.CHECKOV_REASONS["CKV_K8S_15"]]
+    assert conventions.workload_skips([digest]) == {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .planner import nodes
+from inference.plan.units import nodes
 
 
 def _duration(seconds: int) -> str:
@@ -18,16 +18,16 @@ def _usd(value: float) -> str:
 def _model_rows(plan: dict[str, Any]) -> list[list[str]]:
     rows = []
     for m in plan["models"]:
-        cs = m["coldStart"]
-        replicas = str(m["minReplicas"]) if m["minReplicas"] == m["maxReplicas"] else \
-            f"{m['minReplicas']}-{m['maxReplicas']}"
+        cs, pl, sc = m["coldStart"], m["placement"], m["scaling"]
+        replicas = str(sc["minReplicas"]) if sc["minReplicas"] == sc["maxReplicas"] else \
+            f"{sc['minReplicas']}-{sc['maxReplicas']}"
         rows.append([
-            m["name"], m["engine"], m["pool"], f"{m['gpus']}x {m['gpuType']}", replicas,
-            f"{m['nodesAtMin']}-{m['nodesAtMax']}", f"{m['weightsGiB']:g}", f"{m['kvHeadroomGiB']:g}",
-            f"{_duration(cs['estimate_s'])} (pull {cs['image_pull_s']}s + read {cs['weight_read_s']}s + "
-            f"start {cs['engine_start_s']}s)",
-            _duration(cs["budget_s"]), f"{m['rollout']['maxSurge']}/{m['rollout']['maxUnavailable']}",
-            f"{_usd(m['monthlyUsdMin'])}-{_usd(m['monthlyUsdMax'])}",
+            m["name"], m["engine"], pl["pool"], f"{pl['gpus']}x {pl['gpuType']}", replicas,
+            f"{pl['nodesAtMin']}-{pl['nodesAtMax']}", f"{m['fit']['weightsGiB']:g}", f"{m['fit']['kvHeadroomGiB']:g}",
+            f"{_duration(cs['estimateSeconds'])} (pull {cs['imagePullSeconds']}s + read {cs['weightReadSeconds']}s + "
+            f"start {cs['engineStartSeconds']}s)",
+            _duration(cs["budgetSeconds"]), f"{m['rollout']['maxSurge']}/{m['rollout']['maxUnavailable']}",
+            f"{_usd(m['cost']['monthlyUsdMin'])}-{_usd(m['cost']['monthlyUsdMax'])}",
         ])
     return rows
 
@@ -39,19 +39,19 @@ POOL_HEADER = ["pool", "instance", "GPU", "GPUs/node", "nodes min-max", "demand 
 
 
 def _pool_rows(plan: dict[str, Any]) -> list[list[str]]:
-    return [[p["name"], p["instance_type"], p["gpu_type"], str(p["gpus_per_node"]),
-             f"{p['min_nodes']}-{p['max_nodes']}", f"{nodes(p['nodes_at_min'])} / {p['gpus_at_min']} GPUs",
-             f"{nodes(p['nodes_at_max'])} / {p['gpus_at_max']} GPUs", f"{p['hourly_usd']:.2f}",
-             f"{_usd(p['monthly_usd_min'])}-{_usd(p['monthly_usd_max'])}"] for p in plan["pools"]]
+    return [[p["name"], p["instanceType"], p["gpuType"], str(p["gpusPerNode"]),
+             f"{p['minNodes']}-{p['maxNodes']}", f"{nodes(p['nodesAtMin'])} / {p['gpusAtMin']} GPUs",
+             f"{nodes(p['nodesAtMax'])} / {p['gpusAtMax']} GPUs", f"{p['hourlyUsd']:.2f}",
+             f"{_usd(p['monthlyUsdMin'])}-{_usd(p['monthlyUsdMax'])}"] for p in plan["pools"]]
 
 
 def _cache_line(plan: dict[str, Any]) -> str:
     c = plan["cache"]
-    capacity = "elastic" if c["capacity_gib"] is None else f"{c['capacity_gib']} GiB"
-    per_client = "node network" if not c["per_client_mibps"] else f"{c['per_client_mibps']} MiB/s"
-    return (f"cache {c['kind']}: {c['weights_gib']:g} GiB of weights in {capacity}; reads {c['aggregate_mibps']} "
+    capacity = "elastic" if c["capacityGiB"] is None else f"{c['capacityGiB']} GiB"
+    per_client = "node network" if not c["perClientMiBps"] else f"{c['perClientMiBps']} MiB/s"
+    return (f"cache {c['kind']}: {c['weightsGiB']:g} GiB of weights in {capacity}; reads {c['aggregateMiBps']} "
             f"MiB/s aggregate, {per_client} per client; every replica starting at once reads for "
-            f"{_duration(c['all_start_s'])}")
+            f"{_duration(c['allStartSeconds'])}")
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:

@@ -1,7 +1,8 @@
 """Serving engines as data: image, command, flags, port, health and metrics. Adding an engine is one entry here.
 
 Sources: each engine's CLI reference (vLLM `vllm serve` docs v0.31.0, SGLang server arguments, TGI launcher.md,
-TensorRT-LLM trtllm-serve docs) and shared FACTS.md for metric names. vLLM's --safetensors-load-strategy needs
+TensorRT-LLM trtllm-serve docs); metric names from vllm/v1/metrics/loggers.py, SGLang's metrics collector and
+TGI's router metrics. vLLM's --safetensors-load-strategy needs
 v0.10.2+. TGI has no --served-model-name (PR #3064 unmerged): clients use the Service name.
 """
 
@@ -31,7 +32,8 @@ def _vllm(i: EngineInputs) -> list[str]:
     args = [i.model_path, "--served-model-name", i.served_name, "--host", "0.0.0.0", "--port", str(i.port),
             "--tensor-parallel-size", str(i.tensor_parallel)]
     args += _flag("--max-model-len", i.context_window) + _flag("--max-num-seqs", i.batch_size)
-    # The cache is always a network file system, where mmap reads of safetensors are slow: read eagerly (FACTS.md).
+    # The cache is always a network file system, where mmap reads of safetensors are slow: read eagerly
+    # (vLLM docs, `--safetensors-load-strategy`).
     return [*args, "--safetensors-load-strategy", "eager"]
 
 
@@ -109,4 +111,11 @@ ENGINES: dict[str, Engine] = {
         start_seconds=90,
     ),
 }
-ENGINE_NAMES = tuple(ENGINES)
+
+# Environment every engine container gets from the platform (offline hub, writable home, the revision's path);
+# models.yaml may not set these names.
+PLATFORM_ENV = ("HF_HUB_OFFLINE", "HOME", "HF_HOME", "MODEL_PATH")
+
+
+def platform_env(model_path: str) -> tuple[tuple[str, str], ...]:
+    return tuple(zip(PLATFORM_ENV, ("1", "/tmp", "/tmp/hf", model_path), strict=True))

@@ -12,9 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from pydantic.alias_generators import to_camel
 
 from .catalog import GPU_TYPES, INSTANCE_TYPES
-from .engines import ENGINES
+from .engines import ENGINES, PLATFORM_ENV
 from .errors import InputError, Problem
-from .yamlsrc import Located, load_file
+from .yaml_loader import Located, load_file
 
 DNS_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 HF_SOURCE = r"^hf://[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$"
@@ -22,8 +22,6 @@ S3_SOURCE = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[^\s]+$"
 REVISION = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 TP_SIZES = (1, 2, 4, 8)
-# Environment the program sets on every engine container; models may not override it.
-RESERVED_ENV = ("HF_HUB_OFFLINE", "HOME", "HF_HOME", "MODEL_PATH")
 
 GpuType = Literal["a10g", "l4", "l40s", "a100-40gb", "a100-80gb", "h100", "h200"]
 EngineName = Literal["vllm", "sglang", "tgi", "trtllm"]
@@ -108,9 +106,9 @@ class ModelSpec(Strict):
         for key in v:
             if not re.match(ENV_NAME, key):
                 raise ValueError(f"'{key}' is not an environment variable name (letters, digits, _; not a digit first)")
-            if key in RESERVED_ENV:
+            if key in PLATFORM_ENV:
                 raise ValueError(f"'{key}' is set by the platform and cannot be overridden; reserved: "
-                                 + ", ".join(RESERVED_ENV))
+                                 + ", ".join(PLATFORM_ENV))
         return v
 
     @model_validator(mode="after")
@@ -275,15 +273,30 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
+    stack_name: str
     stack: StackCfg
     models: tuple[ModelSpec, ...]
     models_src: Located
     stack_file: str
     stack_src: Located | None
 
-    def model_line(self, index: int, field: str = "") -> int | None:
-        """Line of a model's field (dotted) in models.yaml."""
-        return model_line(self.models_src, index, tuple(field.split(".")) if field else ())
+    def locate(self, path: tuple[Any, ...]) -> tuple[str, int | None]:
+        """File and line of a field: ("models", index, "gpu", "count") in the models file, anything else a stack key
+        (("nodePools", 1, "maxNodes") is `inference:nodePools[1].maxNodes`)."""
+        if path[:1] == ("models",) and len(path) >= 2:
+            return self.models_src.file, model_line(self.models_src, path[1], tuple(path[2:]))
+        return self.stack_file, _stack_lines(self.stack_src, path)
+
+    def model_problem(self, index: int, field: str, message: str) -> Problem:
+        """A problem with a model's field (dotted, as in models.yaml), at that field's line."""
+        file, line = self.locate(("models", index, *field.split(".")))
+        return Problem(file, message, line, self.models[index].name, field)
+
+    def stack_problem(self, path: tuple[Any, ...], message: str) -> Problem:
+        """A problem with a stack key (path below `inference:`), at its line in the stack file."""
+        file, line = self.locate(path)
+        field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+        return Problem(file, message, line, None, f"inference:{field}")
 
 
 def model_line(src: Located, index: int, path: tuple[Any, ...]) -> int | None:
@@ -484,5 +497,5 @@ def load_settings(values: dict[str, str | None], stack: str, root: Path) -> Sett
                                   "project directory)", _stack_lines(stack_src, ("modelsFile",)),
                                   field="inference:modelsFile")])
     models_src = load_file(models_path, cfg.models_file)
-    return Settings(stack=cfg, models=load_models(models_src), models_src=models_src, stack_file=stack_file,
-                    stack_src=stack_src)
+    return Settings(stack_name=stack, stack=cfg, models=load_models(models_src), models_src=models_src,
+                    stack_file=stack_file, stack_src=stack_src)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .config import StackCfg
+from inference.plan.records import ClusterPlan
 
 
 @dataclass(frozen=True)
@@ -40,16 +40,15 @@ def _kubeconfig(name: str, endpoint: pulumi.Output[str], ca_data: pulumi.Output[
     return pulumi.Output.all(endpoint, ca_data, arn).apply(build)
 
 
-def connect(stack: str, cfg: StackCfg) -> tuple[k8s.Provider, ClusterInfo | None]:
-    """Create the program's only Kubernetes provider; for EKS, one cluster lookup whatever the number of models."""
-    if cfg.target == "render":
+def connect(stack: str, cluster_plan: ClusterPlan | None) -> tuple[k8s.Provider, ClusterInfo | None]:
+    """Create the program's only Kubernetes provider: render-only without a cluster; for EKS, one cluster lookup
+    whatever the number of models."""
+    if cluster_plan is None:
         return k8s.Provider("k8s", render_yaml_to_directory=f"rendered/{stack}"), None
-    assert cfg.cluster is not None  # validated: target eks requires cluster
     import pulumi_aws as aws  # only the eks target touches AWS
 
-    cluster = aws.eks.get_cluster_output(name=cfg.cluster.name)
-    kubeconfig = _kubeconfig(cfg.cluster.name, cluster.endpoint, cluster.certificate_authorities[0].data,
-                             cluster.arn)
+    name = cluster_plan.name
+    cluster = aws.eks.get_cluster_output(name=name)
+    kubeconfig = _kubeconfig(name, cluster.endpoint, cluster.certificate_authorities[0].data, cluster.arn)
     provider = k8s.Provider("k8s", kubeconfig=pulumi.Output.secret(kubeconfig), enable_server_side_apply=True)
-    info = ClusterInfo(cfg.cluster.name, cluster.vpc_config.cluster_security_group_id, cluster.vpc_config.vpc_id)
-    return provider, info
+    return provider, ClusterInfo(name, cluster.vpc_config.cluster_security_group_id, cluster.vpc_config.vpc_id)

@@ -1,6 +1,6 @@
 """Offline render: run __main__.py under Pulumi's mock runtime and write what it would create.
 
-    python -m components.render [--stack dev] [--models PATH] [--out build] [--format text|markdown|json]
+    python -m offline.render [--stack dev] [--models PATH] [--out build] [--format text|markdown|json]
 
 Writes build/<stack>/k8s/<kind>-<namespace>-<name>.yaml, build/<stack>/cloud.yaml and build/<stack>/plan.json,
 then prints the plan. Exit 0 on success; exit 2 with the problems on bad input, writing nothing.
@@ -82,7 +82,7 @@ def write(run: Run, stack: str, out: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m components.render", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m offline.render", description=__doc__.splitlines()[0])
     parser.add_argument("--stack", default="dev", help="stack whose Pulumi.<stack>.yaml supplies the config")
     parser.add_argument("--models", help="models file to use instead of the stack's inference:modelsFile")
     parser.add_argument("--out", default="build", help="output directory (default: build)")

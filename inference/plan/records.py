@@ -1,0 +1,275 @@
+"""The plan as immutable records: what every component needs, decided once, grouped by concern.
+
+Components read these and nothing else; `serialize.to_data` turns them into the camelCase data of the stack output
+`plan`, the render's plan.json and the report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Probe:
+    path: str
+    period_s: int
+    failure_threshold: int
+    timeout_s: int
+
+
+@dataclass(frozen=True)
+class Probes:
+    startup: Probe
+    readiness: Probe
+    liveness: Probe
+
+
+@dataclass(frozen=True)
+class Container:
+    """The engine container: image, command line, environment, port and the engine's HTTP paths."""
+
+    image: str
+    command: tuple[str, ...]
+    args: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]
+    port: int
+    health_path: str
+    metrics_path: str
+
+
+@dataclass(frozen=True)
+class Placement:
+    pool: str
+    gpu_type: str
+    gpus: int  # per replica
+    replicas_per_node: int
+    nodes_at_min: int  # nodes the model needs alone
+    nodes_at_max: int
+    node_selector: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Resources:
+    cpu_request: str
+    memory_gib: int  # request = limit
+    shm_gib: int
+    tmp_gib: int  # engine compile caches (torch, triton, CUDA graphs) under HOME=/tmp
+
+
+@dataclass(frozen=True)
+class Volumes:
+    """Where the weight cache is mounted and the revision the engine reads."""
+
+    claim: str
+    mount_path: str
+    model_path: str
+    marker_path: str  # the revision's completion marker, as the model pods see it
+
+
+@dataclass(frozen=True)
+class Autoscale:
+    kind: str  # keda | hpa
+    metric: str  # queue | running | kvCache
+    series: str  # the engine's Prometheus series
+    query: str  # PromQL for this model's pods only
+    hpa_metric: str  # the same series as prometheus-adapter serves it (':' is not allowed in API names)
+    target: str  # KEDA threshold (per replica)
+    target_quantity: str  # HPA averageValue (Kubernetes quantity)
+    prometheus_url: str
+    polling_interval_s: int
+    behavior: dict[str, Any]  # autoscaling/v2 behavior, shared by HPA and KEDA
+
+
+@dataclass(frozen=True)
+class Scaling:
+    replicas: int | None  # None when an autoscaler owns the count
+    min_replicas: int
+    max_replicas: int
+    autoscale: Autoscale | None
+
+
+@dataclass(frozen=True)
+class Rollout:
+    max_surge: int
+    max_unavailable: int
+    pdb_max_unavailable: int
+    revision_history_limit: int
+    progress_deadline_s: int
+    create_timeout_s: int
+    update_timeout_s: int
+    prestop_sleep_s: int
+    termination_grace_s: int
+
+
+@dataclass(frozen=True)
+class Fit:
+    weights_gib: float
+    gpu_memory_gib: float  # all GPUs of one replica
+    kv_headroom_gib: float
+
+
+@dataclass(frozen=True)
+class ColdStart:
+    image_pull_s: int
+    weight_read_s: int
+    engine_start_s: int
+    estimate_s: int
+    budget_s: int
+    read_mibps: int  # the read rate the estimate assumes for one replica
+
+
+@dataclass(frozen=True)
+class Cost:
+    monthly_usd_min: float
+    monthly_usd_max: float
+
+
+@dataclass(frozen=True)
+class WeightsCheck:
+    """The model pod's init container that refuses to start the engine before the revision is cached."""
+
+    image: str
+    cpu_request: str
+    cpu_limit: str
+    memory: str
+
+
+@dataclass(frozen=True)
+class Prefetch:
+    job_name: str
+    scheme: str  # hf | s3
+    repo: str  # ORG/REPO or BUCKET/PREFIX
+    revision: str
+    directory: str  # the revision's directory, absolute, as the Job sees the cache
+    partial: str  # the download in progress, renamed to `directory` when complete
+    marker: str  # written after the rename; its presence means the weights are complete
+    image: str
+    hub_version: str  # huggingface_hub installed by hf:// Jobs
+    service_account: str | None  # s3 sources: the account EKS Pod Identity gives the bucket role
+    estimate_s: int
+    active_deadline_s: int
+    timeout_s: int
+    backoff_limit: int
+    cpu_request: str
+    cpu_limit: str
+    memory_gib: int
+    tmp_gib: int
+
+
+@dataclass(frozen=True)
+class ModelPlan:
+    name: str
+    engine: str
+    container: Container
+    placement: Placement
+    resources: Resources
+    volumes: Volumes
+    probes: Probes
+    scaling: Scaling
+    rollout: Rollout
+    fit: Fit
+    cold_start: ColdStart
+    cost: Cost
+    weights_check: WeightsCheck
+    prefetch: Prefetch
+
+
+@dataclass(frozen=True)
+class PoolPlan:
+    name: str
+    instance_type: str
+    gpu_type: str
+    gpus_per_node: int
+    min_nodes: int
+    max_nodes: int
+    capacity_type: str
+    ami_type: str
+    disk_gib: int
+    labels: dict[str, str]
+    nodes_at_min: int
+    nodes_at_max: int
+    gpus_at_min: int
+    gpus_at_max: int
+    hourly_usd: float
+    monthly_usd_min: float  # the pool's configured floor, minNodes running all month
+    monthly_usd_max: float  # maxNodes running all month
+    models: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CachePlan:
+    kind: str  # fsx-lustre | efs | pvc
+    claim_name: str
+    capacity_gib: int | None  # None: elastic (EFS)
+    storage_class: str | None  # pvc
+    throughput_per_tib: int | None  # fsx-lustre
+    subnet_id: str | None  # fsx-lustre
+    s3_import_path: str | None  # fsx-lustre, with a trailing '/'
+    weights_gib: float
+    aggregate_mibps: int
+    per_client_mibps: int  # 0: the node's network is the limit
+    all_start_s: int  # every model's max replicas reading at once
+
+
+@dataclass(frozen=True)
+class ClusterPlan:
+    """The existing EKS cluster (target eks only)."""
+
+    name: str
+    subnet_ids: tuple[str, ...]
+    security_group_ids: tuple[str, ...]  # extra node security groups, besides the cluster's own
+    node_role_arn: str | None  # None: the program creates the node role
+
+
+@dataclass(frozen=True)
+class NetworkPlan:
+    client_namespaces: tuple[str, ...]  # may call the model Services
+    metrics_namespace: str  # where Prometheus runs: it scrapes the model pods
+    imds_cidr: str
+    pod_identity_cidr: str
+
+
+@dataclass(frozen=True)
+class Chart:
+    key: str
+    chart: str
+    version: str
+    repo: str
+    namespace: str
+
+
+@dataclass(frozen=True)
+class AddonsPlan:
+    device_plugin: Chart | None  # off when disabled or every pool runs Bottlerocket, which bundles it
+    keda: Chart | None
+    dcgm_exporter: Chart | None
+    dcgm_service_monitor: bool
+    gpu_node_label: str  # only nodes of the GPU pools carry it
+
+
+@dataclass(frozen=True)
+class EngineMonitor:
+    """One PodMonitor per engine in use: every model pod of the engine serves metrics at the same path."""
+
+    engine: str
+    metrics_path: str
+    interval: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    target: str  # render | eks
+    stack: str
+    namespace: str
+    kubernetes_version: str
+    models: tuple[ModelPlan, ...]
+    pools: tuple[PoolPlan, ...]
+    cache: CachePlan
+    cluster: ClusterPlan | None
+    network: NetworkPlan
+    addons: AddonsPlan
+    monitors: tuple[EngineMonitor, ...]  # empty when monitoring.podMonitor is off
+    hf_token: bool  # whether the stack sets inference:hfToken (its value never reaches the plan)
+    warnings: tuple[str, ...]
+    prices_as_of: str

@@ -1,0 +1,35 @@
+"""Probes, rolling updates and timeouts, all derived from the model's cold-start budget."""
+
+from __future__ import annotations
+
+import math
+
+from .coldstart import AWAIT_MARGIN_S
+from .records import ColdStart, Probe, Probes, Rollout
+
+PROBE_PERIOD_S = 10  # startup and readiness
+READINESS_FAILURES, PROBE_TIMEOUT_S = 3, 5
+LIVENESS_PERIOD_S, LIVENESS_FAILURES, LIVENESS_TIMEOUT_S = 30, 5, 10
+REQUEST_TIMEOUT_S = 300  # longest request an engine serves before the gateway gives up
+PRESTOP_SLEEP_S = 15  # lets endpoint removal reach every proxy before the engine stops accepting requests
+REVISION_HISTORY = 3
+MAX_UPDATE_S = 12 * 3600
+
+
+def probes(health_path: str, cold: ColdStart) -> Probes:
+    """The startup probe allows the whole budget; readiness and liveness are fixed, short, after it."""
+    return Probes(
+        startup=Probe(health_path, PROBE_PERIOD_S, math.ceil(cold.budget_s / PROBE_PERIOD_S), PROBE_TIMEOUT_S),
+        readiness=Probe(health_path, PROBE_PERIOD_S, READINESS_FAILURES, PROBE_TIMEOUT_S),
+        liveness=Probe(health_path, LIVENESS_PERIOD_S, LIVENESS_FAILURES, LIVENESS_TIMEOUT_S))
+
+
+def rollout(cold: ColdStart, max_replicas: int, surge: bool) -> Rollout:
+    """Surge one replica when there is room, else replace one; await one cold start per replica on update."""
+    waves = max_replicas  # rolling updates replace one replica per wave
+    return Rollout(
+        max_surge=1 if surge else 0, max_unavailable=0 if surge else 1, pdb_max_unavailable=1,
+        revision_history_limit=REVISION_HISTORY, progress_deadline_s=cold.budget_s + AWAIT_MARGIN_S,
+        create_timeout_s=cold.budget_s + AWAIT_MARGIN_S,
+        update_timeout_s=min(cold.budget_s + cold.estimate_s * (waves - 1) + AWAIT_MARGIN_S, MAX_UPDATE_S),
+        prestop_sleep_s=PRESTOP_SLEEP_S, termination_grace_s=PRESTOP_SLEEP_S + REQUEST_TIMEOUT_S)

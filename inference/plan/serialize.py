@@ -1,0 +1,26 @@
+"""The plan as plain data, in camelCase throughout: the stack output `plan`, the render's plan.json, the report."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+# Unit suffixes keep their usual spelling (sizeGiB like models.yaml; seconds spelled out like Kubernetes' fields).
+UNITS = {"gib": "GiB", "tib": "TiB", "mibps": "MiBps", "usd": "Usd", "s": "Seconds"}
+
+
+def camel(name: str) -> str:
+    """Python field name -> camelCase key: `budget_s` -> `budgetSeconds`, `weights_gib` -> `weightsGiB`."""
+    head, *rest = name.split("_")
+    return head + "".join(UNITS.get(part, part[:1].upper() + part[1:]) for part in rest)
+
+
+def to_data(value: Any) -> Any:
+    """Records become mappings with camelCase keys; mappings keep their keys (labels, selectors); tuples lists."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {camel(f.name): to_data(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {k: to_data(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_data(v) for v in value]
+    return value
