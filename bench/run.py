@@ -1,8 +1,9 @@
-"""Scaling benchmark: run the real program under the mocks for N synthetic models and write bench/RESULTS.md.
+"""Scaling benchmark: run the real program under the mocks for N synthetic models and write a Markdown report.
 
-    venv/bin/python bench/run.py [--sizes 10 100 500] [--stack dev prod] [--repeats 3] [--out bench/RESULTS.md]
+    venv/bin/python bench/run.py [--sizes 10 100 500] [--stack dev prod] [--repeats 3] [--out build/bench.md]
 
-Every measurement runs in a fresh subprocess; see the top of RESULTS.md for what is measured and how.
+Every measurement runs in a fresh subprocess; the report's top says what is measured and how. The committed
+bench/RESULTS.md is only rewritten when you pass it as --out.
 """
 
 from __future__ import annotations
@@ -125,12 +126,13 @@ def stack_config(stack: str, models: list[dict[str, Any]]) -> dict[str, Any]:
     return cfg
 
 
-def write_program(root: Path, stack: str, n: int) -> None:
-    """A scratch project like tests/conftest.py's Project: the real __main__.py, a stack file, a models file."""
+def write_program(root: Path, stack: str, n: int | list[dict[str, Any]]) -> None:
+    """A scratch project like tests/conftest.py's Project: the real __main__.py, a stack file, a models file of
+    n synthetic models (or of the models given)."""
     root.mkdir(parents=True)
     (root / "__main__.py").symlink_to(ROOT / "__main__.py")
     offered = gpu_pools(yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]["inference:nodePools"])
-    models = [synthetic_model(i, offered) for i in range(n)]
+    models = [synthetic_model(i, offered) for i in range(n)] if isinstance(n, int) else n
     config = stack_config(stack, models)
     (root / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump({"config": config}, sort_keys=False))
     (root / "models.yaml").write_text(yaml.safe_dump({"models": models}, sort_keys=False))
@@ -224,6 +226,27 @@ def fit(xs: list[float], ys: list[float]) -> tuple[float, float, float]:
     return a, b, 1 - ss_res / ss_tot if ss_tot else 1.0
 
 
+def marginal(stack: str, scratch: Path) -> dict[str, int]:
+    """Registrations one more fixed-replica model adds, per source scheme: a run with two such models minus one."""
+    offered = gpu_pools(yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]["inference:nodePools"])
+    out = {}
+    for scheme in ("hf", "s3"):
+        counts = []
+        for n in (1, 2):
+            models = []
+            for i in range(n):
+                m = synthetic_model(3 * i, offered)  # same engine (vllm) for both
+                m.pop("autoscaling", None)
+                m["replicas"] = 1
+                m["source"] = f"hf://bench-org/model-{i}" if scheme == "hf" else f"s3://bench-weights/model-{i}"
+                models.append(m)
+            root = scratch / f"{stack}-{scheme}-{n}"
+            write_program(root, stack, models)
+            counts.append(measure(root, stack)["resources"])
+        out[scheme] = counts[1] - counts[0]
+    return out
+
+
 def bench_stack(stack: str, sizes: list[int], repeats: int, scratch: Path) -> dict[str, Any]:
     # Modules the program imports while it runs (lazy SDK submodules, pulumi_aws) are imported by every child
     # before the clock starts, so the timings hold the program's work and no import time.
@@ -268,7 +291,7 @@ def bench_stack(stack: str, sizes: list[int], repeats: int, scratch: Path) -> di
               f"peak RSS {row['rss_mib']:.0f} MiB, {row['imported_during_run']} imports in the timed span, "
               f"{row['elapsed_s']:.0f}s elapsed", flush=True)
         rows.append(row)
-    return {"stack": stack, "rows": rows}
+    return {"stack": stack, "rows": rows, "marginal": marginal(stack, scratch)}
 
 
 # ---------------------------------------------------------------- report
@@ -384,6 +407,11 @@ def markdown(results: list[dict[str, Any]], sizes: list[int], repeats: int, comm
             f"- **Time**: {describe('time', fits['wall_s'], ns[0])}.",
             f"- **Time, GC off**: {describe('time', fits['gc_off_s'], ns[0])}.",
             f"- **Baseline**: {describe('time', fits['base_wall_s'], ns[0])}.",
+            f"- **Program / baseline at N = {rows[-1]['n']}**: {rows[-1]['wall_s'] / rows[-1]['base_wall_s']:.2f} "
+            f"(GC off: the program {rows[-1]['gc_off_s']:.2f} s against the baseline's {rows[-1]['base_wall_s']:.2f} s"
+            f" with GC on).",
+            f"- **Registrations one more fixed-replica model adds**: {result['marginal']['hf']} for an hf:// source, "
+            f"{result['marginal']['s3']} for an s3:// source (a second model of an engine already in use).",
             f"- **Per model**: {fits['wall_s']['b'] * 1000:.1f} ms ({fits['gc_off_s']['b'] * 1000:.1f} ms with GC off) "
             f"against {fits['base_wall_s']['b'] * 1000:.1f} ms for the baseline's as many ConfigMaps; "
             f"{res_b:.2f} registrations (resources = {res_a:.1f} + {res_b:.2f} x N; how many per model depends on the",
@@ -421,11 +449,19 @@ def verdict(rows: list[dict[str, Any]], fits: dict[str, dict[str, Any]], invokes
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 500])
-    parser.add_argument("--stack", nargs="+", default=["dev", "prod"])
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
+    parser = argparse.ArgumentParser(
+        prog="bench/run.py", description=__doc__.split("\n\n")[0],
+        epilog="Example: venv/bin/python bench/run.py --sizes 10 100 500 --stack dev prod --out bench/RESULTS.md")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 500], metavar="N",
+                        help="numbers of synthetic models, at least two (default: 10 100 500)")
+    parser.add_argument("--stack", nargs="+", default=["dev", "prod"], metavar="STACK",
+                        help="stacks whose Pulumi.<stack>.yaml is the base config (default: dev prod)")
+    parser.add_argument("--repeats", type=int, default=3, metavar="K",
+                        help="runs of the program, its GC-off run and the baseline per size; the median is reported "
+                        "(default: 3)")
+    parser.add_argument("--out", type=Path, default=ROOT / "build" / "bench.md", metavar="PATH",
+                        help="where to write the Markdown report (default: build/bench.md; the committed results "
+                        "are bench/RESULTS.md)")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--preload", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--dump-modules", type=Path, help=argparse.SUPPRESS)
@@ -447,6 +483,7 @@ def main() -> None:
         results = [bench_stack(stack, sizes, args.repeats, scratch) for stack in args.stack]
     finally:
         shutil.rmtree(scratch)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(markdown(results, sizes, args.repeats, command, time.perf_counter() - started, load))
     print(f"wrote {args.out}")
 

@@ -1,6 +1,7 @@
 """Static facts about GPU instances: the single source of GPU type, count, memory, CPU, RAM, network and price.
 
-Sources: karpenter-provider-aws instance-types table and the EC2 instance-type pages (docs.aws.amazon.com/ec2/latest/instancetypes/ac.html).
+Sources: karpenter-provider-aws instance-types table and the EC2 instance-type pages
+(docs.aws.amazon.com/ec2/latest/instancetypes/ac.html).
 Prices: EC2 on-demand Linux, us-east-1, as published on PRICES_AS_OF; override per pool with `hourlyPrice`.
 """
 

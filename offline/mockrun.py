@@ -10,6 +10,7 @@ import hashlib
 import json
 import runpy
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -141,8 +142,11 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def __init__(self, run: Run, lock: threading.Lock):
         self.run = run
         self.lock = lock
+        # The inputs the mock monitor already deserialized, handed to the recording monitor on the same thread.
+        self.seen = threading.local()
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        self.seen.inputs = args.inputs
         rid = f"{args.name}-id"
         state = dict(args.inputs)
         suffix = args.name.replace("_", "-")[:40]
@@ -183,6 +187,7 @@ class RecordingMonitor(mocks.MockMonitor):
 
     def __init__(self, mocks_: RecordingMocks):
         super().__init__(mocks_)
+        self.mocks_ = mocks_
         self.run = mocks_.run
         self.lock = mocks_.lock
 
@@ -195,7 +200,7 @@ class RecordingMonitor(mocks.MockMonitor):
         record = Registered(
             type=request.type, name=request.name, urn=response.urn, parent=request.parent,
             provider=_provider_name(request.provider), custom=request.custom,
-            remote=request.remote, inputs=normalise(rpc.deserialize_properties(request.object)),
+            remote=request.remote, inputs=normalise(self.mocks_.seen.inputs),
             protect=request.protect, retain_on_delete=request.retainOnDelete, custom_timeouts=timeouts,
             depends_on=sorted(request.dependencies), ignore_changes=list(request.ignoreChanges))
         with self.lock:
@@ -247,16 +252,24 @@ def run_program(stack: str, root: Path = ROOT, overrides: dict[str, str] | None 
     values, secret_keys = stack_config(root, stack)
     values.update(overrides or {})
     secret_keys += secrets or []
+    program = str(root / "__main__.py")
+    return run_function(lambda: runpy.run_path(program, run_name="__main__"), stack, root, values, secret_keys, run)
+
+
+def run_function(build: Callable[[], Any], stack: str = "unit", root: Path = ROOT,
+                 values: dict[str, str] | None = None, secret_keys: list[str] | None = None,
+                 run: Run | None = None) -> Run:
+    """Run `build` as a Pulumi program under the recording mocks: whole programs, or one component from a hand-made
+    plan in a unit test."""
     run, lock = run if run is not None else Run(), threading.Lock()
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
         settings.reset_options(project=PROJECT, stack=stack, preview=False, root_directory=str(root))
-        runtime_config.set_all_config(values, secret_keys)
+        runtime_config.set_all_config(values or {}, secret_keys or [])
         recording = RecordingMocks(run, lock)
         pulumi.runtime.set_mocks(recording, PROJECT, stack, preview=False, monitor=RecordingMonitor(recording))
-        program = str(root / "__main__.py")
-        loop.run_until_complete(run_pulumi_func(lambda: runpy.run_path(program, run_name="__main__")))
+        loop.run_until_complete(run_pulumi_func(build))
         stack_resource = settings.get_root_resource()
         outputs = getattr(stack_resource, "outputs", {}) or {}
         run.outputs = normalise(loop.run_until_complete(pulumi.Output.from_input(outputs).future())) or {}

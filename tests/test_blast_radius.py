@@ -181,7 +181,8 @@ def test_dev_cache_claim_is_protected_and_a_storage_class_change_hits_protect(pr
     assert cache_resources(before)[key].inputs["spec"]["storageClassName"] == "efs-sc"
 
 
-# FSx fields that force replacement (pulumi-aws docs, aws.fsx.LustreFileSystem): the cache setting that drives each, the input that changes, and
+# FSx fields that force replacement (pulumi-aws docs, aws.fsx.LustreFileSystem): the cache setting that drives
+# each, the input that changes, and
 # whether every model must stay identical (throughput and capacity set read rates, hence some cold-start budgets).
 REPLACING = [
     ({"subnetId": "subnet-0a1b2c3d4e5f60002"}, "subnetIds", True),

@@ -140,7 +140,8 @@ def test_one_pod_monitor_per_engine_in_use_and_toggle(project):
     monitors = sorted(r.inputs["metadata"]["name"] for r in on.k8s_objects() if r.inputs["kind"] == "PodMonitor")
     assert monitors == ["model-server-sglang", "model-server-vllm"]
     pm = k8s(on, "PodMonitor", "model-server-vllm")["spec"]
-    assert pm["selector"] == {"matchLabels": {"app.kubernetes.io/component": "model-server", "inference/engine": "vllm"}}
+    assert pm["selector"] == {"matchLabels": {"app.kubernetes.io/component": "model-server",
+                                              "inference/engine": "vllm"}}
     assert pm["podMetricsEndpoints"] == [{"port": "http", "path": "/metrics", "interval": "15s"}]
     pod = k8s(on, "Deployment", "a")["spec"]["template"]["metadata"]["labels"]
     assert all(pod[k] == v for k, v in pm["selector"]["matchLabels"].items())

@@ -326,5 +326,6 @@ def test_workload_skips():
         "checkov.io/skip3": "CKV_K8S_15=" + conventions.CHECKOV_REASONS["CKV_K8S_15"],
     }
     assert list(conventions.workload_skips([digest, tag]).values()) == [
-        "CKV_K8S_43=" + conventions.CHECKOV_REASONS["CKV_K8S_43"], "CKV_K8S_15=" + conventions.CHECKOV_REASONS["CKV_K8S_15"]]
+        "CKV_K8S_43=" + conventions.CHECKOV_REASONS["CKV_K8S_43"],
+        "CKV_K8S_15=" + conventions.CHECKOV_REASONS["CKV_K8S_15"]]
     assert conventions.workload_skips([digest]) == {}

@@ -5,8 +5,14 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from .records import ModelPlan
+
 # Unit suffixes keep their usual spelling (sizeGiB like models.yaml; seconds spelled out like Kubernetes' fields).
 UNITS = {"gib": "GiB", "tib": "TiB", "mibps": "MiBps", "usd": "Usd", "s": "Seconds"}
+
+# What the plan shows of each model: the figures it promises. How they become objects (command line, probes,
+# volumes, the prefetch script) is in the rendered manifests, not repeated here.
+MODEL_FIELDS = ("name", "engine", "placement", "scaling", "rollout", "probes", "fit", "cold_start", "cost")
 
 
 def camel(name: str) -> str:
@@ -17,6 +23,10 @@ def camel(name: str) -> str:
 
 def to_data(value: Any) -> Any:
     """Records become mappings with camelCase keys; mappings keep their keys (labels, selectors); tuples lists."""
+    if isinstance(value, ModelPlan):
+        out = {camel(f): to_data(getattr(value, f)) for f in MODEL_FIELDS}
+        out["image"], out["prefetchJob"] = value.container.image, value.prefetch.job_name
+        return out
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {camel(f.name): to_data(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, dict):
@@ -24,3 +34,4 @@ def to_data(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [to_data(v) for v in value]
     return value
+
