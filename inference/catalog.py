@@ -11,6 +11,12 @@ from dataclasses import dataclass
 
 PRICES_AS_OF = "2025-06-30"
 
+# Storage, us-east-1, USD per GB-month, as published on PRICES_AS_OF (aws.amazon.com/fsx/lustre/pricing,
+# aws.amazon.com/efs/pricing). FSx for Lustre PERSISTENT_2 SSD by throughput tier (MB/s per TiB); EFS Standard
+# storage (elastic-throughput reads, $0.03 per GB read, are not counted).
+FSX_GB_MONTH_USD = {125: 0.145, 250: 0.210, 500: 0.340, 1000: 0.600}
+EFS_GB_MONTH_USD = 0.30
+
 # GPU type -> memory per GPU in GiB. A10G is sold as 24 GB of which about 22.4 GiB is usable.
 GPU_MEMORY_GIB: dict[str, float] = {
     "a10g": 22.4,

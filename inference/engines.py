@@ -22,16 +22,23 @@ class EngineInputs:
     port: int
     context_window: int | None
     batch_size: int | None
+    kv_cache_fp8: bool = False
 
 
-def _flag(name: str, value: int | None) -> list[str]:
+def _flag(name: str, value: int | str | None) -> list[str]:
     return [] if value is None else [name, str(value)]
+
+
+def _kv(flag: str, value: str, i: EngineInputs) -> list[str]:
+    """The engine's own flag for an fp8 KV cache, when models.yaml asks for one."""
+    return [flag, value] if i.kv_cache_fp8 else []
 
 
 def _vllm(i: EngineInputs) -> list[str]:
     args = [i.model_path, "--served-model-name", i.served_name, "--host", "0.0.0.0", "--port", str(i.port),
             "--tensor-parallel-size", str(i.tensor_parallel)]
     args += _flag("--max-model-len", i.context_window) + _flag("--max-num-seqs", i.batch_size)
+    args += _kv("--kv-cache-dtype", "fp8", i)  # vllm/config/cache.py CacheDType: fp8 (= fp8_e4m3)
     # The cache is always a network file system, where mmap reads of safetensors are slow: read eagerly
     # (vLLM docs, `--safetensors-load-strategy`).
     return [*args, "--safetensors-load-strategy", "eager"]
@@ -40,7 +47,9 @@ def _vllm(i: EngineInputs) -> list[str]:
 def _sglang(i: EngineInputs) -> list[str]:
     return ["--model-path", i.model_path, "--served-model-name", i.served_name, "--host", "0.0.0.0",
             "--port", str(i.port), "--tp-size", str(i.tensor_parallel), "--enable-metrics",
-            *_flag("--context-length", i.context_window), *_flag("--max-running-requests", i.batch_size)]
+            *_flag("--context-length", i.context_window), *_flag("--max-running-requests", i.batch_size),
+            # sglang/srt/server_args.py: fp8_e4m3 or fp8_e5m2 (plain "fp8" is refused by its parser)
+            *_kv("--kv-cache-dtype", "fp8_e4m3", i)]
 
 
 def _tgi(i: EngineInputs) -> list[str]:
@@ -48,12 +57,58 @@ def _tgi(i: EngineInputs) -> list[str]:
             "--num-shard", str(i.tensor_parallel)]
     if i.context_window is not None:
         args += ["--max-total-tokens", str(i.context_window), "--max-input-tokens", str(i.context_window - 1)]
-    return args + _flag("--max-concurrent-requests", i.batch_size)
+    # launcher/src/main.rs KVCacheDtype: fp8_e4m3fn or fp8_e5m2
+    return args + _flag("--max-concurrent-requests", i.batch_size) + _kv("--kv-cache-dtype", "fp8_e4m3fn", i)
 
 
 def _trtllm(i: EngineInputs) -> list[str]:
     return [i.model_path, "--host", "0.0.0.0", "--port", str(i.port), "--tp_size", str(i.tensor_parallel),
             *_flag("--max_seq_len", i.context_window), *_flag("--max_batch_size", i.batch_size)]
+
+
+GIB_PER_MIB = 1 / 1024
+# vLLM's share of each GPU for weights, activations, CUDA graphs and KV cache: gpu_memory_utilization, 0.92 in
+# v0.31.0 (vllm/config/cache.py, CacheConfig.gpu_memory_utilization); CUDA graphs count inside it since v0.21.
+VLLM_MEMORY_UTILIZATION = 0.92
+# What the engine keeps per GPU besides weights and KV cache: non-torch allocations (0.2-0.3 GiB), the profiled
+# activation peak (0.2-1.8 GiB) and CUDA graphs (0.1-0.9 GiB), as vLLM's own profiling logs report them
+# (vllm-project/vllm#14452, #15039, #10511; gpustack/runner#251). Tensor parallelism adds NCCL and custom
+# all-reduce buffers: an assumption of 0.5 GiB. The sums of the upper ends, so the check errs towards refusing.
+RESERVE_GIB, TP_RESERVE_GIB = 1.5, 0.5
+# TensorRT-LLM sizes its KV cache as a share of the memory free after loading the weights:
+# KvCacheConfig.free_gpu_memory_fraction, 0.9 (trtllm-serve's --free_gpu_memory_fraction default).
+TRTLLM_FREE_FRACTION = 0.9
+
+
+def _reserve(tp: int) -> float:
+    return RESERVE_GIB + (TP_RESERVE_GIB if tp > 1 else 0)
+
+
+def _vllm_kv(gpu_gib: float, weights_gib: float, tp: int) -> float:
+    return gpu_gib * VLLM_MEMORY_UTILIZATION - weights_gib - _reserve(tp)
+
+
+def _sglang_kv(gpu_gib: float, weights_gib: float, tp: int) -> float:
+    """mem_fraction_static = (gpu - reserved) / gpu holds weights and KV cache; reserved as SGLang 0.5.20 computes
+    it when --mem-fraction-static is unset (sglang/srt/arg_groups/memory_hook.py, handle_gpu_memory_settings)."""
+    gpu_mib = gpu_gib * 1024
+    # chunked_prefill_size and the decode CUDA-graph batch by GPU memory (same function's table)
+    prefill, graph_bs = ((2048, 8) if gpu_mib < 20 * 1024 else (4096, 48 if tp < 4 else 160) if gpu_mib < 35 * 1024
+                         else (4096, 32 if tp < 4 else 160) if gpu_mib < 60 * 1024
+                         else (8192, 256 if tp < 4 else 512) if gpu_mib < 160 * 1024 else (16384, 512))
+    reserved = 512 + max(prefill, 2048) * 1.5 + tp / 8 * 1024 + graph_bs * 2
+    if gpu_mib > 60 * 1024:
+        reserved = max(reserved, 10 * 1024)
+    return (gpu_mib - reserved) * GIB_PER_MIB - weights_gib
+
+
+def _tgi_kv(gpu_gib: float, weights_gib: float, tp: int) -> float:
+    # --cuda-memory-fraction defaults to 1.0 (launcher/src/main.rs); warmup keeps the same reserve as vLLM's.
+    return gpu_gib - weights_gib - _reserve(tp)
+
+
+def _trtllm_kv(gpu_gib: float, weights_gib: float, tp: int) -> float:
+    return TRTLLM_FREE_FRACTION * (gpu_gib - weights_gib - _reserve(tp))
 
 
 @dataclass(frozen=True)
@@ -69,6 +124,8 @@ class Engine:
     metrics_path: str
     metrics: dict[str, str]  # autoscaling metric (queue | running | kvCache) -> Prometheus series
     start_seconds: int  # engine start once weights are read (CUDA graphs, compile), upper end of measurements
+    kv_budget_gib: Callable[[float, float, int], float]  # (GPU GiB, weights per GPU GiB, TP) -> KV GiB per GPU
+    kv_cache_fp8: bool  # has a flag for an fp8 KV cache
 
 
 ENGINES: dict[str, Engine] = {
@@ -76,30 +133,30 @@ ENGINES: dict[str, Engine] = {
         name="vllm", image="vllm/vllm-openai:v0.31.0", image_gib=10.0, command=("vllm", "serve"),
         build_args=_vllm,
         managed_flags=("--served-model-name", "--tensor-parallel-size", "-tp", "--max-model-len", "--max-num-seqs",
-                       "--port", "--host", "--model"),
+                       "--port", "--host", "--model", "--kv-cache-dtype"),
         port=8000, health_path="/health", metrics_path="/metrics",
         metrics={"queue": "vllm:num_requests_waiting", "running": "vllm:num_requests_running",
                  "kvCache": "vllm:kv_cache_usage_perc"},
-        start_seconds=40,
+        start_seconds=40, kv_budget_gib=_vllm_kv, kv_cache_fp8=True,
     ),
     "sglang": Engine(
         name="sglang", image="lmsysorg/sglang:v0.5.20", image_gib=12.0,
         command=("python3", "-m", "sglang.launch_server"), build_args=_sglang,
         managed_flags=("--model-path", "--served-model-name", "--tp-size", "--tp", "--context-length",
-                       "--max-running-requests", "--port", "--host"),
+                       "--max-running-requests", "--port", "--host", "--kv-cache-dtype"),
         port=30000, health_path="/health", metrics_path="/metrics",
         metrics={"queue": "sglang:num_queue_reqs", "running": "sglang:num_running_reqs",
                  "kvCache": "sglang:token_usage"},
-        start_seconds=60,
+        start_seconds=60, kv_budget_gib=_sglang_kv, kv_cache_fp8=True,
     ),
     "tgi": Engine(
         name="tgi", image="ghcr.io/huggingface/text-generation-inference:3.3.7", image_gib=6.0,
         command=("text-generation-launcher",), build_args=_tgi,
         managed_flags=("--model-id", "--num-shard", "--max-total-tokens", "--max-input-tokens",
-                       "--max-concurrent-requests", "--port", "--hostname"),
+                       "--max-concurrent-requests", "--port", "--hostname", "--kv-cache-dtype"),
         port=8080, health_path="/health", metrics_path="/metrics",
         metrics={"queue": "tgi_queue_size", "running": "tgi_batch_current_size"},
-        start_seconds=60,
+        start_seconds=60, kv_budget_gib=_tgi_kv, kv_cache_fp8=True,
     ),
     "trtllm": Engine(
         name="trtllm", image="nvcr.io/nvidia/tensorrt-llm/release:1.2.1", image_gib=20.0,
@@ -108,7 +165,8 @@ ENGINES: dict[str, Engine] = {
         # /metrics is JSON iteration stats; Prometheus text is at /prometheus/metrics, with no queue gauge
         # guaranteed across releases: no autoscaling signal.
         port=8000, health_path="/health", metrics_path="/prometheus/metrics", metrics={},
-        start_seconds=90,
+        # The KV dtype of trtllm-serve lives in its --config YAML (kv_cache_config.dtype), not on the command line.
+        start_seconds=90, kv_budget_gib=_trtllm_kv, kv_cache_fp8=False,
     ),
 }
 

@@ -66,6 +66,27 @@ class Autoscaling(Strict):
         return self
 
 
+class ArchitectureSpec(Strict):
+    """KV-cache facts of a model the catalog does not know: standard attention (kvHeads, headDim) or multi-head
+    latent attention (kvLoraRank, qkRopeHeadDim), as in its config.json."""
+
+    layers: Annotated[int, Field(ge=1, le=1000)]
+    kv_heads: Annotated[int, Field(ge=1, le=1024)] | None = None
+    head_dim: Annotated[int, Field(ge=1, le=4096)] | None = None
+    kv_lora_rank: Annotated[int, Field(ge=1, le=65536)] | None = None
+    qk_rope_head_dim: Annotated[int, Field(ge=0, le=4096)] | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ArchitectureSpec:
+        standard = self.kv_heads is not None and self.head_dim is not None
+        mla = self.kv_lora_rank is not None and self.qk_rope_head_dim is not None
+        partial = any(v is not None for v in (self.kv_heads, self.head_dim, self.kv_lora_rank, self.qk_rope_head_dim))
+        if standard == mla or (partial and not (standard or mla)):
+            raise ValueError("set either kvHeads and headDim (standard attention) or kvLoraRank and qkRopeHeadDim "
+                             "(multi-head latent attention), as in the model's config.json")
+        return self
+
+
 class ModelSpec(Strict):
     name: Annotated[str, Field(pattern=DNS_LABEL, max_length=40)]
     source: Annotated[str, Field(max_length=512)]
@@ -78,6 +99,9 @@ class ModelSpec(Strict):
     autoscaling: Autoscaling | None = None
     context_window: Annotated[int, Field(ge=128, le=10_000_000)] | None = None
     batch_size: Annotated[int, Field(ge=1, le=65_536)] | None = None
+    architecture: ArchitectureSpec | None = None
+    kv_cache_dtype: Literal["auto", "fp8"] = "auto"
+    rollout: Literal["surge", "replace"] = "surge"
     engine_args: list[str] = []
     env: dict[str, str] = {}
 
@@ -122,6 +146,10 @@ class ModelSpec(Strict):
                 raise ValueError(f"engineArgs may not set '{flag}': it comes from the model's fields "
                                  "(gpu.count, contextWindow, batchSize, name); managed flags: "
                                  + ", ".join(engine.managed_flags))
+        if self.kv_cache_dtype == "fp8" and not engine.kv_cache_fp8:
+            raise ValueError(f"kvCacheDtype fp8: engine {self.engine} takes its KV-cache dtype from a config file, "
+                             "not a flag this program sets; allowed with kvCacheDtype fp8: "
+                             + ", ".join(n for n, e in ENGINES.items() if e.kv_cache_fp8))
         if self.autoscaling and self.autoscaling.metric not in engine.metrics:
             offered = ", ".join(engine.metrics) or "none (use a fixed 'replicas')"
             raise ValueError(f"engine {self.engine} exposes no '{self.autoscaling.metric}' metric; "

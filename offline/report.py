@@ -15,43 +15,62 @@ def _usd(value: float) -> str:
     return f"${value:,.0f}"
 
 
+def _kv(fit: dict[str, Any]) -> str:
+    """KV tokens and how many full-context sequences they are, against batchSize; or why it is unchecked."""
+    if fit["kvTokens"] is None:
+        return "not checked"
+    batch = f" (batch {fit['batchSize']})" if fit["batchSize"] else ""
+    fp8 = ", fp8" if fit["kvCacheDtype"] == "fp8" else ""
+    return f"{fit['kvTokens']:,} = {fit['fullContextSequences']}x {fit['contextWindow']}{batch}{fp8}"
+
+
 def _model_rows(plan: dict[str, Any]) -> list[list[str]]:
     rows = []
     for m in plan["models"]:
-        cs, pl, sc = m["coldStart"], m["placement"], m["scaling"]
+        cs, pl, sc, fit = m["coldStart"], m["placement"], m["scaling"], m["fit"]
         replicas = str(sc["minReplicas"]) if sc["minReplicas"] == sc["maxReplicas"] else \
             f"{sc['minReplicas']}-{sc['maxReplicas']}"
         rows.append([
             m["name"], m["engine"], pl["pool"], f"{pl['gpus']}x {pl['gpuType']}", replicas,
-            f"{pl['nodesAtMin']}-{pl['nodesAtMax']}", f"{m['fit']['weightsGiB']:g}", f"{m['fit']['kvHeadroomGiB']:g}",
+            f"{pl['nodesAtMin']}-{pl['nodesAtMax']}", f"{fit['weightsGiB']:g}", f"{fit['kvCacheGiB']:g}", _kv(fit),
             f"{_duration(cs['estimateSeconds'])} (pull {cs['imagePullSeconds']}s + read {cs['weightReadSeconds']}s + "
             f"start {cs['engineStartSeconds']}s)",
-            _duration(cs["budgetSeconds"]), f"{m['rollout']['maxSurge']}/{m['rollout']['maxUnavailable']}",
+            _duration(cs["budgetSeconds"]), "surge" if m["rollout"]["maxSurge"] else "replace",
             f"{_usd(m['cost']['monthlyUsdMin'])}-{_usd(m['cost']['monthlyUsdMax'])}",
         ])
     return rows
 
 
 MODEL_HEADER = ["model", "engine", "pool", "GPUs/replica", "replicas", "nodes", "weights GiB", "KV GiB",
-                "cold start (estimate)", "startup budget", "surge/unavail", "$/month"]
+                "KV tokens = full-context sequences", "cold start (estimate)", "startup budget", "rollout",
+                "$/month min-max"]
 POOL_HEADER = ["pool", "instance", "GPU", "GPUs/node", "nodes min-max", "demand at min", "demand at max",
-               "$/hour", "$/month min-max"]
+               "with surge room", "$/hour", "$/month min-max"]
 
 
 def _pool_rows(plan: dict[str, Any]) -> list[list[str]]:
-    return [[p["name"], p["instanceType"], p["gpuType"], str(p["gpusPerNode"]),
+    rows = [[p["name"], p["instanceType"], p["gpuType"], str(p["gpusPerNode"]),
              f"{p['minNodes']}-{p['maxNodes']}", f"{nodes(p['nodesAtMin'])} / {p['gpusAtMin']} GPUs",
-             f"{nodes(p['nodesAtMax'])} / {p['gpusAtMax']} GPUs", f"{p['hourlyUsd']:.2f}",
+             f"{nodes(p['nodesAtMax'])} / {p['gpusAtMax']} GPUs", nodes(p["nodesForUpdates"]), f"{p['hourlyUsd']:.2f}",
              f"{_usd(p['monthlyUsdMin'])}-{_usd(p['monthlyUsdMax'])}"] for p in plan["pools"]]
+    cache = plan["cache"]["monthlyUsd"]
+    if cache is not None:
+        rows.append([f"cache ({plan['cache']['kind']})", "", "", "", "", "", "", "", "", f"{_usd(cache)}"])
+    total = plan["cost"]
+    rows.append(["total", "", "", "", "", "", "", "", "",
+                 f"{_usd(total['monthlyUsdMin'])}-{_usd(total['monthlyUsdMax'])}"])
+    return rows
 
 
 def _cache_line(plan: dict[str, Any]) -> str:
     c = plan["cache"]
     capacity = "elastic" if c["capacityGiB"] is None else f"{c['capacityGiB']} GiB"
     per_client = "node network" if not c["perClientMiBps"] else f"{c['perClientMiBps']} MiB/s"
+    price = "price of the storage class unknown, not counted" if c["monthlyUsd"] is None else \
+        f"{_usd(c['monthlyUsd'])}/month"
     return (f"cache {c['kind']}: {c['weightsGiB']:g} GiB of weights in {capacity}; reads {c['aggregateMiBps']} "
             f"MiB/s aggregate, {per_client} per client; every replica starting at once reads for "
-            f"{_duration(c['allStartSeconds'])}")
+            f"{_duration(c['allStartSeconds'])}; {price}")
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -63,7 +82,7 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 def text(plan: dict[str, Any]) -> str:
     parts = [_table(MODEL_HEADER, _model_rows(plan)), "", _table(POOL_HEADER, _pool_rows(plan)), "", _cache_line(plan),
-             f"prices: EC2 on-demand as of {plan['pricesAsOf']} unless a pool sets hourlyPrice"]
+             f"prices: EC2 on-demand as of {plan['cost']['pricesAsOf']} unless a pool sets hourlyPrice"]
     parts += [f"warning: {w}" for w in plan["warnings"]]
     return "\n".join(parts)
 
@@ -78,7 +97,7 @@ def markdown(plan: dict[str, Any], stack: str) -> str:
     parts = [f"### inference plan: stack `{stack}`", "", "**Models**", "", _md_table(MODEL_HEADER, _model_rows(plan)),
              "", "**Node pools** (demand vs capacity)", "", _md_table(POOL_HEADER, _pool_rows(plan)), "",
              f"**Weight cache**: {_cache_line(plan).removeprefix('cache ')}", "",
-             f"_Prices: EC2 on-demand as of {plan['pricesAsOf']} unless a pool sets `hourlyPrice`._"]
+             f"_Prices: EC2 on-demand as of {plan['cost']['pricesAsOf']} unless a pool sets `hourlyPrice`._"]
     if plan["warnings"]:
         parts += ["", "**Warnings**", "", *(f"- {w}" for w in plan["warnings"])]
     return "\n".join(parts) + "\n"

@@ -25,8 +25,7 @@ PV = "kubernetes:core/v1:PersistentVolume"
 PVC = "kubernetes:core/v1:PersistentVolumeClaim"
 
 # Fixed and autoscaled, three engines, HF and S3 sources, two pools. No name is a word-run of another's or of any
-# infrastructure name. The L40S pools keep room for the added model plus one surge replica at everyone's max
-# (dev: 6 of 8 nodes, prod: 6 of 10), so no other model's rollout strategy flips.
+# infrastructure name. At max replicas the L40S models take 6 one-GPU nodes, plus 3 for their surge replicas.
 BASELINE: list[dict[str, Any]] = [
     {"name": "llama-8b", "source": "hf://meta-llama/Llama-3.1-8B-Instruct",
      "revision": "0e9e39f249a16976918f6564b8830bc894c89659", "sizeGiB": 16, "gpu": {"type": "l40s", "count": 1},
@@ -43,7 +42,20 @@ BASELINE: list[dict[str, Any]] = [
 ADDED = {"name": "phi-mini", "source": "hf://microsoft/Phi-3-mini-4k-instruct", "revision": "main", "sizeGiB": 8,
          "gpu": {"type": "l40s", "count": 1}, "replicas": 1, "contextWindow": 4096}
 NAMES = [m["name"] for m in [*BASELINE, ADDED]]
-CONFIGS = {"dev": DEV, "prod": PROD}
+L40S_NEED = 6 + 3  # max replicas plus one surge replica per model (all of BASELINE's L40S models surge)
+
+
+def with_l40s_max(config: dict[str, Any], max_nodes: int) -> dict[str, Any]:
+    """The stack with its L40S pool's maxNodes set (the first pool in both stacks)."""
+    out = copy.deepcopy(config)
+    pools = out["inference:nodePools"]
+    assert pools[0]["name"] == "l40s"
+    pools[0]["maxNodes"] = max_nodes
+    return out
+
+
+# Room for ADDED (one replica plus its surge replica) on top of BASELINE.
+CONFIGS = {"dev": with_l40s_max(DEV, L40S_NEED + 2), "prod": with_l40s_max(PROD, L40S_NEED + 2)}
 
 
 def owner(run: Run, resource: Registered) -> str | None:
@@ -127,6 +139,28 @@ def test_adding_a_model_changes_nothing_else(baseline, project):
     added = split(after)["phi-mini"]
     assert "phi-mini" not in split(before)
     assert deployments(added) == ["phi-mini-deploy"]
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_adding_a_model_to_a_nearly_full_pool_fails_the_plan_or_changes_nothing_else(project, stack):
+    """The pool holds BASELINE with its surge room exactly: one more model either fits the room it brings (and
+    nobody else's objects move) or the plan stops with the pool, the models and the fix."""
+    full = with_l40s_max(CONFIGS[stack], L40S_NEED)
+    project.run(STACK, config=stack_config(full), models=BASELINE)  # BASELINE alone fits exactly
+    message, registered = project.rejected(STACK, config=stack_config(full), models=[*BASELINE, ADDED])
+    assert "field 'inference:nodePools[0].maxNodes'" in message and "pool l40s" in message
+    assert "phi-mini" in message and "needs 11 nodes" in message and "maxNodes is 9" in message
+    assert "`rollout: replace`" in message and not registered.resources
+    # One node more holds the new model but not its surge replica: as `rollout: replace` it fits, alone changed.
+    roomier = stack_config(with_l40s_max(CONFIGS[stack], L40S_NEED + 1))
+    before = project.run(STACK, config=roomier, models=BASELINE)
+    after = project.run(STACK, config=roomier, models=[*BASELINE, {**ADDED, "rollout": "replace"}])
+    assert_only(before, after, "phi-mini")
+    strategy = after.one("kubernetes:apps/v1:Deployment", "phi-mini-deploy").inputs["spec"]["strategy"]
+    assert strategy["rollingUpdate"] == {"maxSurge": 0, "maxUnavailable": 1}
+    for m in BASELINE:  # every other model keeps surging
+        spec = after.one("kubernetes:apps/v1:Deployment", f"{m['name']}-deploy").inputs["spec"]
+        assert spec["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
 
 
 @pytest.mark.parametrize("removed", ["llama-8b", "mixtral-moe"])

@@ -53,7 +53,9 @@ def model_plan(**changes: Any) -> ModelPlan:
         rollout=Rollout(max_surge=0, max_unavailable=1, pdb_max_unavailable=1, revision_history_limit=5,
                         progress_deadline_s=901, create_timeout_s=902, update_timeout_s=903, prestop_sleep_s=4,
                         termination_grace_s=44),
-        fit=Fit(weights_gib=1, gpu_memory_gib=48, kv_headroom_gib=40),
+        fit=Fit(weights_gib=1, gpu_memory_gib=48, kv_cache_gib=40, kv_cache_dtype="auto", architecture=None,
+                context_window=None, kv_bytes_per_token=None, kv_tokens=None, full_context_sequences=None,
+                batch_size=None),
         cold_start=ColdStart(1, 2, 3, 6, 300, 100), cost=Cost(1.0, 2.0),
         weights_check=WeightsCheck(image="bb:1", cpu_request="1m", cpu_limit="2m", memory="3Mi"), prefetch=PREFETCH)
     return dataclasses.replace(base, **changes)
@@ -147,7 +149,7 @@ def test_network_policies_from_the_network_plan():
 def test_cache_pvc_claim_and_jobs_from_the_plan():
     cache = CachePlan(kind="pvc", claim_name="claim-x", capacity_gib=321, storage_class="sc", throughput_per_tib=None,
                       subnet_id=None, s3_import_path=None, weights_gib=1, aggregate_mibps=1, per_client_mibps=1,
-                      all_start_s=1)
+                      all_start_s=1, monthly_usd=None)
     run = build(lambda: ModelCache("w", ModelCacheArgs(cache, (model_plan(),), "ns")))
     (pvc,) = objects(run, "PersistentVolumeClaim")
     assert pvc["metadata"]["name"] == "claim-x" and pvc["spec"]["storageClassName"] == "sc"

@@ -10,7 +10,7 @@ from ..engines import ENGINES, EngineInputs, platform_env
 from ..errors import PlanError, Problem
 from ..settings import ModelSpec, NodePoolCfg, Settings, StackCfg
 from . import autoscaling, capacity, coldstart, placement, rollout
-from .cost import model_cost
+from .cost import cache_monthly, model_cost
 from .records import (
     AddonsPlan,
     CachePlan,
@@ -23,7 +23,9 @@ from .records import (
     NetworkPlan,
     Placement,
     Plan,
+    PoolPlan,
     Resources,
+    StackCost,
     Volumes,
     WeightsCheck,
 )
@@ -44,10 +46,13 @@ def plan(settings: Settings) -> Plan:
     warnings: list[str] = []
     aggregate, per_client, capacity_gib = coldstart.cache_rates(stack)
     chosen: list[capacity.Chosen] = []
+    fits: dict[int, Fit] = {}
     for index, spec in enumerate(settings.models):
         picked = placement.choose_pool(settings, index, spec, problems)
-        if picked is not None and placement.check_fit(settings, index, spec, picked[1], problems):
+        fit = None if picked is None else placement.check_fit(settings, index, spec, picked[1], problems, warnings)
+        if picked is not None and fit is not None:
             chosen.append((index, spec, *picked))
+            fits[index] = fit
 
     items = capacity.demand(chosen, stack.node_pools)
     pools = capacity.pool_plans(settings, chosen, items, problems, warnings)
@@ -61,21 +66,24 @@ def plan(settings: Settings) -> Plan:
     if problems:
         raise PlanError(problems)
 
-    room = capacity.surge_room(chosen, items)
-    models = [_model_plan(stack, spec, pool, it, aggregate, per_client, room[(pool.name, spec.gpu.count)], warnings)
-              for _, spec, pool, it in chosen]
+    by_name = {p.name: p for p in pools}
+    models = [_model_plan(stack, spec, pool, it, by_name[pool.name], fits[index], aggregate, per_client, warnings)
+              for index, spec, pool, it in chosen]
     if stack.cache.kind == "efs":
         warnings.append(f"cache efs: each client reads at most {coldstart.EFS_PER_CLIENT_MIBPS} MiB/s "
                         "(1.5 GiB/s): large models start slowly; fsx-lustre scales with throughputPerTiB")
+    cache = _cache_plan(stack, capacity_gib, weights, aggregate, per_client,
+                        coldstart.all_start_s(settings.models, aggregate, per_client))
+    store = cache.monthly_usd or 0.0
+    total = StackCost(round(sum(p.monthly_usd_min for p in pools) + store, 2),
+                      round(sum(p.monthly_usd_max for p in pools) + store, 2), PRICES_AS_OF)
     return Plan(
         target=stack.target, stack=settings.stack_name, namespace=stack.namespace,
-        kubernetes_version=stack.kubernetes_version, models=tuple(models), pools=tuple(pools),
-        cache=_cache_plan(stack, capacity_gib, weights, aggregate, per_client,
-                          coldstart.all_start_s(settings.models, aggregate, per_client)),
+        kubernetes_version=stack.kubernetes_version, models=tuple(models), pools=tuple(pools), cache=cache,
         cluster=_cluster_plan(stack), network=_network_plan(stack), addons=_addons_plan(stack),
         monitors=tuple(EngineMonitor(name, ENGINES[name].metrics_path, SCRAPE_INTERVAL)
                        for name in sorted({m.engine for m in models})) if stack.monitoring.pod_monitor else (),
-        hf_token=stack.hf_token, warnings=tuple(warnings), prices_as_of=PRICES_AS_OF)
+        hf_token=stack.hf_token, warnings=tuple(warnings), cost=total)
 
 
 def is_pinned(spec: ModelSpec) -> bool:
@@ -85,17 +93,17 @@ def is_pinned(spec: ModelSpec) -> bool:
     return spec.revision != "main"
 
 
-def _model_plan(stack: StackCfg, spec: ModelSpec, pool: NodePoolCfg, it: InstanceType, aggregate: int,
-                per_client: int, surge: bool, warnings: list[str]) -> ModelPlan:
+def _model_plan(stack: StackCfg, spec: ModelSpec, pool: NodePoolCfg, it: InstanceType, pool_plan: PoolPlan, fit: Fit,
+                aggregate: int, per_client: int, warnings: list[str]) -> ModelPlan:
     engine = ENGINES[spec.engine]
     cold = coldstart.cold_start(spec, it, aggregate, per_client)
     fetch = coldstart.prefetch(spec, cold.read_mibps, CACHE_MOUNT)
     args = engine.build_args(EngineInputs(fetch.directory, spec.name, spec.gpu.count, engine.port,
-                                          spec.context_window, spec.batch_size))
+                                          spec.context_window, spec.batch_size, spec.kv_cache_dtype == "fp8"))
     rpn = it.gpus // spec.gpu.count
-    if not surge:
-        warnings.append(f"model {spec.name}: pool {pool.name} has no room for an extra replica at max, so "
-                        "updates replace one replica at a time (maxSurge 0, maxUnavailable 1): capacity dips")
+    if spec.rollout == "replace" and spec.min_replicas == 1:
+        warnings.append(f"model {spec.name}: rollout replace with one replica stops it before its successor starts: "
+                        "every update is an outage of a cold start; use rollout surge or two replicas")
     if not is_pinned(spec):
         warnings.append(f"model {spec.name}: revision '{spec.revision}' is not a pinned commit; its weights are "
                         "fetched once and never refreshed by themselves: pin a commit for production")
@@ -120,10 +128,8 @@ def _model_plan(stack: StackCfg, spec: ModelSpec, pool: NodePoolCfg, it: Instanc
         probes=rollout.probes(engine.health_path, cold),
         scaling=autoscaling.scaling(spec, stack.autoscaler, stack.namespace, stack.monitoring.prometheus_url,
                                     cold.estimate_s),
-        rollout=rollout.rollout(cold, spec.max_replicas, surge),
-        fit=Fit(weights_gib=spec.size_gib, gpu_memory_gib=spec.gpu.count * it.gpu_memory_gib,
-                kv_headroom_gib=round(placement.kv_headroom_gib(spec, it), 1)),
-        cold_start=cold, cost=model_cost(spec, pool, it),
+        rollout=rollout.rollout(cold, spec.max_replicas, spec.rollout == "surge"),
+        fit=fit, cold_start=cold, cost=model_cost(spec, pool_plan),
         weights_check=WeightsCheck(image=UTILITY_IMAGE, cpu_request="10m", cpu_limit="100m", memory="16Mi"),
         prefetch=fetch)
 
@@ -137,7 +143,7 @@ def _cache_plan(stack: StackCfg, capacity_gib: int | None, weights: float, aggre
         storage_class=getattr(c, "storage_class", None), throughput_per_tib=getattr(c, "throughput_per_tib", None),
         subnet_id=getattr(c, "subnet_id", None), s3_import_path=None if s3 is None else s3.rstrip("/") + "/",
         weights_gib=round(weights, 1), aggregate_mibps=aggregate, per_client_mibps=per_client,
-        all_start_s=all_start)
+        all_start_s=all_start, monthly_usd=cache_monthly(stack, weights))
 
 
 def _cluster_plan(stack: StackCfg) -> ClusterPlan | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..catalog import INSTANCE_TYPES, InstanceType
 from ..errors import Problem
 from ..settings import ModelSpec, NodePoolCfg, Settings
-from .cost import hourly, pool_monthly
+from .cost import pool_monthly
 from .placement import NODE_LABEL_GPU, NODE_LABEL_POOL, pack_nodes
 from .records import PoolPlan
 from .units import nodes
@@ -30,32 +30,35 @@ def pool_plans(settings: Settings, chosen: list[Chosen], items: dict[str, tuple[
         at_min, at_max = items[pool.name]
         nodes_min, nodes_max = pack_nodes(at_min, it.gpus), pack_nodes(at_max, it.gpus)
         users = [s for _, s, p, _ in chosen if p.name == pool.name]
+        # Every surge model may update at once (one `pulumi up` rolls all changed Deployments in parallel), each
+        # starting one extra replica before it stops an old one: the pool keeps room for all of them.
+        surging = [s for s in users if s.rollout == "surge"]
+        nodes_update = pack_nodes([*at_max, *(s.gpu.count for s in surging)], it.gpus)
         if nodes_max > pool.max_nodes:
             who = ", ".join(f"{s.name} {s.max_replicas}x{s.gpu.count} GPUs" for s in users)
             problems.append(settings.stack_problem(
                 ("nodePools", pool_index, "maxNodes"), f"pool {pool.name} needs {nodes_max} nodes ({it.gpus} GPUs "
                 f"each) at max replicas, allows {pool.max_nodes}: {who}; short by {nodes_max - pool.max_nodes} "
                 "node(s): raise maxNodes or lower maxReplicas"))
+        elif nodes_update > pool.max_nodes:
+            problems.append(settings.stack_problem(
+                ("nodePools", pool_index, "maxNodes"), f"pool {pool.name} holds its models at max replicas "
+                f"({nodes(nodes_max)}) but not the extra replica each model with rollout surge starts during an "
+                f"update ({', '.join(s.name for s in surging)}): that needs {nodes_update} nodes, maxNodes is "
+                f"{pool.max_nodes}; allowed: maxNodes {nodes_update} or more, or `rollout: replace` on some of these "
+                "models in the models file (an update then stops one replica before starting its successor)"))
         elif nodes_min > pool.min_nodes:
             warnings.append(f"pool {pool.name}: min replicas need {nodes(nodes_min)} but minNodes is "
                             f"{pool.min_nodes}; pods wait for the cluster autoscaler on first deploy")
-        month_min, month_max = pool_monthly(pool, it)
+        hourly, month_min, month_max = pool_monthly(pool, it, nodes_min, nodes_max)
         out.append(PoolPlan(
             name=pool.name, instance_type=pool.instance_type, gpu_type=it.gpu_type, gpus_per_node=it.gpus,
             min_nodes=pool.min_nodes, max_nodes=pool.max_nodes, capacity_type=pool.capacity_type,
             ami_type=pool.ami_type, disk_gib=pool.disk_gib,
             labels={NODE_LABEL_POOL: pool.name, NODE_LABEL_GPU: it.gpu_type},
-            nodes_at_min=nodes_min, nodes_at_max=nodes_max, gpus_at_min=sum(at_min), gpus_at_max=sum(at_max),
-            hourly_usd=hourly(pool, it), monthly_usd_min=month_min, monthly_usd_max=month_max,
+            nodes_at_min=nodes_min, nodes_at_max=nodes_max, nodes_for_updates=nodes_update,
+            gpus_at_min=sum(at_min), gpus_at_max=sum(at_max),
+            hourly_usd=hourly, monthly_usd_min=month_min, monthly_usd_max=month_max,
             models=tuple(s.name for s in users)))
     return out
 
-
-def surge_room(chosen: list[Chosen], items: dict[str, tuple[list[int], list[int]]]) -> dict[tuple[str, int], bool]:
-    """Whether one more replica still fits the pool at everyone's max: once per (pool, GPU count), not per model."""
-    room: dict[tuple[str, int], bool] = {}
-    for _, spec, pool, it in chosen:
-        key = (pool.name, spec.gpu.count)
-        if key not in room:
-            room[key] = pack_nodes([*items[pool.name][1], spec.gpu.count], it.gpus) <= pool.max_nodes
-    return room

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from ..architectures import Architecture, known
 from ..catalog import INSTANCE_TYPES, InstanceType
+from ..engines import ENGINES
 from ..errors import Problem
 from ..settings import ModelSpec, NodePoolCfg, Settings
+from . import kvcache
+from .records import Fit
 from .units import number
 
-# vLLM's default share of GPU memory for weights + KV cache (vllm/config.py, CacheConfig.gpu_memory_utilization).
-GPU_MEMORY_UTILIZATION = 0.9
 SYSTEM_RESERVED_FRACTION = 0.1  # kubelet, OS and daemonsets keep this share of a node's CPU and RAM ...
 SYSTEM_RESERVED_CPU = 0.5  # ... plus this many cores ...
 SYSTEM_RESERVED_GIB = 2  # ... and this much RAM
@@ -61,19 +63,63 @@ def choose_pool(settings: Settings, index: int, spec: ModelSpec,
     return None
 
 
-def check_fit(settings: Settings, index: int, spec: ModelSpec, it: InstanceType, problems: list[Problem]) -> bool:
-    usable = spec.gpu.count * it.gpu_memory_gib * GPU_MEMORY_UTILIZATION
-    if spec.size_gib <= usable:
-        return True
-    problems.append(settings.model_problem(
-        index, "sizeGiB", f"weights of {number(spec.size_gib)} GiB do not fit {spec.gpu.count} x {spec.gpu.type} "
-        f"({number(it.gpu_memory_gib)} GiB each, {GPU_MEMORY_UTILIZATION:.0%} usable = {usable:.1f} GiB); allowed: "
-        f"at most {usable:.1f} GiB, or raise gpu.count or pick a larger GPU"))
-    return False
+def architecture(spec: ModelSpec) -> Architecture | None:
+    """The model's KV-cache facts: its own `architecture:`, else the catalog's for its source."""
+    a = spec.architecture
+    if a is None:
+        return known(spec.source)
+    return Architecture(a.layers, a.kv_heads or 0, a.head_dim or 0, a.kv_lora_rank or 0, a.qk_rope_head_dim or 0)
 
 
-def kv_headroom_gib(spec: ModelSpec, it: InstanceType) -> float:
-    return spec.gpu.count * it.gpu_memory_gib * GPU_MEMORY_UTILIZATION - spec.size_gib
+def kv_budget_gib(spec: ModelSpec, it: InstanceType, weights_per_gpu: float) -> float:
+    return ENGINES[spec.engine].kv_budget_gib(it.gpu_memory_gib, weights_per_gpu, spec.gpu.count)
+
+
+def check_fit(settings: Settings, index: int, spec: ModelSpec, it: InstanceType, problems: list[Problem],
+              warnings: list[str]) -> Fit | None:
+    """Weights and one full-context sequence must fit each GPU after the engine's reserve, else a problem."""
+    tp, gpu = spec.gpu.count, f"{spec.gpu.count} x {spec.gpu.type} ({number(it.gpu_memory_gib)} GiB each)"
+    weights = spec.size_gib / tp
+    kv_gib = kv_budget_gib(spec, it, weights)
+    if kv_gib <= 0:
+        # The KV budget falls by `slope` GiB per GiB of weights (1, or TensorRT-LLM's free-memory fraction).
+        slope = kv_budget_gib(spec, it, 0) - kv_budget_gib(spec, it, 1)
+        allowed = tp * kv_budget_gib(spec, it, 0) / slope
+        problems.append(settings.model_problem(
+            index, "sizeGiB", f"weights of {number(spec.size_gib)} GiB ({weights:.1f} GiB per GPU) do not fit {gpu} "
+            f"with room for a KV cache after engine {spec.engine}'s memory share and reserve; allowed: at most "
+            f"{allowed:.1f} GiB, or raise gpu.count or pick a larger GPU"))
+        return None
+    arch = architecture(spec)
+    base = {"weights_gib": spec.size_gib, "gpu_memory_gib": tp * it.gpu_memory_gib,
+            "kv_cache_gib": round(kv_gib * tp, 1), "kv_cache_dtype": spec.kv_cache_dtype, "batch_size": spec.batch_size}
+    context = spec.context_window or (arch.max_context if arch else None)
+    if arch is None or context is None:
+        why = "its source is not in the architecture catalog" if arch is None else "contextWindow is not set"
+        warnings.append(f"model {spec.name}: KV-cache fit not checked: {why}; set `architecture: {{layers, kvHeads, "
+                        "headDim}` from its config.json" + (" and contextWindow" if arch is None else ""))
+        return Fit(**base, architecture=None if arch is None else arch.source, context_window=context,
+                   kv_bytes_per_token=None, kv_tokens=None, full_context_sequences=None)
+    budget = kv_gib * kvcache.GIB
+    need = kvcache.sequence_bytes(arch, tp, spec.kv_cache_dtype, context)
+    if need > budget:
+        largest = kvcache.largest_context(arch, tp, spec.kv_cache_dtype, budget)
+        what = "contextWindow" if spec.context_window else "contextWindow (unset: the model's default)"
+        fixes = [f"contextWindow at most {largest}", "raise gpu.count"]
+        if spec.kv_cache_dtype == "auto" and ENGINES[spec.engine].kv_cache_fp8:
+            fixes.append(f"kvCacheDtype: fp8 (fits {kvcache.largest_context(arch, tp, 'fp8', budget)} tokens)")
+        problems.append(settings.model_problem(
+            index, "contextWindow", f"{what} {context}: one full-length sequence needs {need / kvcache.GIB:.2f} GiB "
+            f"of KV cache per GPU, but {gpu} leave {kv_gib:.2f} GiB per GPU for it after {weights:.1f} GiB of "
+            f"weights and engine {spec.engine}'s reserve; allowed: {'; or '.join(fixes)}"))
+        return None
+    sequences = int(budget // need)
+    tokens = int(budget * context // need)
+    if spec.batch_size is not None and sequences < spec.batch_size:
+        warnings.append(f"model {spec.name}: the KV cache holds {sequences} full-context sequences ({tokens} tokens) "
+                        f"but batchSize is {spec.batch_size}: at full length the engine queues or preempts the rest")
+    return Fit(**base, architecture=arch.source, context_window=context,
+               kv_bytes_per_token=need * tp // context, kv_tokens=tokens, full_context_sequences=sequences)
 
 
 def resources(spec: ModelSpec, it: InstanceType) -> tuple[str, int, int]:

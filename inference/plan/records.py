@@ -104,9 +104,18 @@ class Rollout:
 
 @dataclass(frozen=True)
 class Fit:
+    """Weights and KV cache on one replica's GPUs (figures per replica, all its GPUs together)."""
+
     weights_gib: float
-    gpu_memory_gib: float  # all GPUs of one replica
-    kv_headroom_gib: float
+    gpu_memory_gib: float
+    kv_cache_gib: float  # what the engine leaves for the KV cache after weights and its reserve
+    kv_cache_dtype: str  # auto | fp8
+    architecture: str | None  # where the KV-cache facts come from; None: unknown, so the fit is not checked
+    context_window: int | None  # the sequence length checked: contextWindow, else the model's own maximum
+    kv_bytes_per_token: int | None  # of a full-context sequence, averaged over its tokens
+    kv_tokens: int | None  # tokens of full-context sequences the cache holds
+    full_context_sequences: int | None
+    batch_size: int | None
 
 
 @dataclass(frozen=True)
@@ -189,11 +198,12 @@ class PoolPlan:
     labels: dict[str, str]
     nodes_at_min: int
     nodes_at_max: int
+    nodes_for_updates: int  # at max replicas plus one extra replica per model with rollout surge
     gpus_at_min: int
     gpus_at_max: int
     hourly_usd: float
-    monthly_usd_min: float  # the pool's configured floor, minNodes running all month
-    monthly_usd_max: float  # maxNodes running all month
+    monthly_usd_min: float  # the nodes demanded at min replicas (at least minNodes) running all month
+    monthly_usd_max: float  # the same at max replicas
     models: tuple[str, ...]
 
 
@@ -210,6 +220,7 @@ class CachePlan:
     aggregate_mibps: int
     per_client_mibps: int  # 0: the node's network is the limit
     all_start_s: int  # every model's max replicas reading at once
+    monthly_usd: float | None  # None: a storage class of unknown price
 
 
 @dataclass(frozen=True)
@@ -258,6 +269,15 @@ class EngineMonitor:
 
 
 @dataclass(frozen=True)
+class StackCost:
+    """The whole stack per month: every pool's demanded nodes plus the cache, at min and at max replicas."""
+
+    monthly_usd_min: float
+    monthly_usd_max: float
+    prices_as_of: str
+
+
+@dataclass(frozen=True)
 class Plan:
     target: str  # render | eks
     stack: str
@@ -272,4 +292,4 @@ class Plan:
     monitors: tuple[EngineMonitor, ...]  # empty when monitoring.podMonitor is off
     hf_token: bool  # whether the stack sets inference:hfToken (its value never reaches the plan)
     warnings: tuple[str, ...]
-    prices_as_of: str
+    cost: StackCost
