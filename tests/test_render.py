@@ -82,3 +82,21 @@ def test_over_committed_pool_exits_2_naming_pool_models_and_shortfall(tmp_path, 
     assert "pool h100 needs 3 nodes (8 GPUs each) at max replicas, allows 2: big 5x4 GPUs" in err
     assert "short by 1 node(s)" in err
     assert not out.exists()
+
+
+def test_every_format_shows_kv_tokens_sequences_and_cost_with_totals(tmp_path, capsys):
+    assert render.main(["--stack", "prod", "--out", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    plan = json.loads((tmp_path / "prod" / "plan.json").read_text())["plan"]
+    llama = next(m for m in plan["models"] if m["name"] == "llama-3-1-8b")
+    fit = llama["fit"]
+    # vLLM on one L40S: 48 x 0.92 - 16 - 1.5 = 26.66 GiB; 128 KiB a token -> 218398 tokens = 26 x 8192
+    assert (fit["kvTokens"], fit["fullContextSequences"], fit["contextWindow"]) == (218398, 26, 8192)
+    assert "218,398 = 26x 8192 (batch 64)" in text
+    total = plan["cost"]
+    assert total["monthlyUsdMin"] == round(sum(p["monthlyUsdMin"] for p in plan["pools"])
+                                           + plan["cache"]["monthlyUsd"], 2)
+    assert f"${total['monthlyUsdMin']:,.0f}-${total['monthlyUsdMax']:,.0f}" in text
+    assert render.main(["--stack", "prod", "--out", str(tmp_path), "--format", "markdown"]) == 0
+    md = capsys.readouterr().out
+    assert "218,398 = 26x 8192 (batch 64)" in md and "| total |" in md and "| cache (fsx-lustre) |" in md
