@@ -40,7 +40,7 @@ addons = ClusterAddons("addons", ClusterAddonsArgs(
 namespace = ModelNamespace("models", ModelNamespaceArgs(plan.namespace, plan.kubernetes_version), opts=k8s_opts)
 in_namespace = pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[namespace]))
 NetworkPolicies("network", NetworkPoliciesArgs(plan.namespace, plan.network), opts=in_namespace)
-Monitoring("monitoring", MonitoringArgs(plan.namespace, plan.monitors), opts=in_namespace)
+Monitoring("monitoring", MonitoringArgs(plan.namespace, plan.monitoring), opts=in_namespace)
 cache = ModelCache("weights", ModelCacheArgs(plan.cache, plan.models, plan.namespace, cluster,
                                              plan.cluster.subnet_ids if plan.cluster else (), hf_token),
                    opts=in_namespace)

@@ -249,14 +249,15 @@ def test_every_deployment_depends_on_its_job(prod_run):
 @pytest.mark.parametrize("source", ["hf://org/model", "s3://weights-bucket/llama/3.1-8b"])
 def test_script_is_idempotent_and_renames_atomically(project, tmp_path, source):
     """Run the Job's script with stand-in clients: first it fetches, renames and marks; then it only exits."""
-    run = project.run(models=[model(source=source, revision="v1")])
+    run = project.run(models=[model(source=source, revision="v1", sizeGiB=0.01)])
     (job,) = jobs(run)
     cache = tmp_path / "cache"
     calls = tmp_path / "calls"
-    # stand-ins record each call and write one file where the real client would download
+    # stand-ins record each call and write one file of about sizeGiB (10 MiB) where the real client would download
+    weights = "head -c 10000000 /dev/zero >"
     stubs = (f'pip() {{ echo pip >> {calls}; }}\n'
-             f'python() {{ echo hub "$3" "$4" >> {calls}; echo w > "$5/model.safetensors"; }}\n'
-             f'aws() {{ echo aws "$3" >> {calls}; echo w > "$4/model.safetensors"; }}\n')
+             f'python() {{ echo hub "$3" "$4" >> {calls}; {weights} "$5/model.safetensors"; }}\n'
+             f'aws() {{ echo aws "$3" >> {calls}; {weights} "$4/model.safetensors"; }}\n')
     text = stubs + script(job).replace("/models", str(cache))
     for _ in range(2):
         result = subprocess.run(["sh", "-c", text], capture_output=True, text=True, check=False)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 
 from ..catalog import PRICES_AS_OF, InstanceType
-from ..charts import CHARTS
+from ..charts import CHARTS, outside_range
 from ..engines import ENGINES, EngineInputs, platform_env
 from ..errors import PlanError, Problem
 from ..settings import ModelSpec, NodePoolCfg, Settings, StackCfg
-from . import autoscaling, capacity, coldstart, placement, rollout
+from . import autoscaling, capacity, coldstart, observe, placement, rollout
 from .cost import model_cost
 from .records import (
     AddonsPlan,
@@ -17,9 +17,11 @@ from .records import (
     Chart,
     ClusterPlan,
     Container,
+    EngineConfig,
     EngineMonitor,
     Fit,
     ModelPlan,
+    MonitoringPlan,
     NetworkPlan,
     Placement,
     Plan,
@@ -67,14 +69,20 @@ def plan(settings: Settings) -> Plan:
     if stack.cache.kind == "efs":
         warnings.append(f"cache efs: each client reads at most {coldstart.EFS_PER_CLIENT_MIBPS} MiB/s "
                         "(1.5 GiB/s): large models start slowly; fsx-lustre scales with throughputPerTiB")
+    addons = _addons_plan(stack)
+    for chart in (addons.device_plugin, addons.keda, addons.dcgm_exporter):
+        pin = CHARTS[chart.key] if chart else None
+        if pin and outside_range(pin, stack.kubernetes_version):
+            warnings.append(f"add-on {pin.chart} {pin.version} supports Kubernetes {pin.kubernetes_min or 'any'}-"
+                            f"{pin.kubernetes_max or 'any'} ({pin.range_source}); kubernetesVersion is "
+                            f"{stack.kubernetes_version}: it may misbehave there")
     return Plan(
         target=stack.target, stack=settings.stack_name, namespace=stack.namespace,
         kubernetes_version=stack.kubernetes_version, models=tuple(models), pools=tuple(pools),
         cache=_cache_plan(stack, capacity_gib, weights, aggregate, per_client,
                           coldstart.all_start_s(settings.models, aggregate, per_client)),
-        cluster=_cluster_plan(stack), network=_network_plan(stack), addons=_addons_plan(stack),
-        monitors=tuple(EngineMonitor(name, ENGINES[name].metrics_path, SCRAPE_INTERVAL)
-                       for name in sorted({m.engine for m in models})) if stack.monitoring.pod_monitor else (),
+        cluster=_cluster_plan(stack), network=_network_plan(stack), addons=addons,
+        monitoring=_monitoring_plan(settings.stack_name, stack, {m.engine for m in models}),
         hf_token=stack.hf_token, warnings=tuple(warnings), prices_as_of=PRICES_AS_OF)
 
 
@@ -89,9 +97,11 @@ def _model_plan(stack: StackCfg, spec: ModelSpec, pool: NodePoolCfg, it: Instanc
                 per_client: int, surge: bool, warnings: list[str]) -> ModelPlan:
     engine = ENGINES[spec.engine]
     cold = coldstart.cold_start(spec, it, aggregate, per_client)
-    fetch = coldstart.prefetch(spec, cold.read_mibps, CACHE_MOUNT)
+    fetch = coldstart.prefetch(spec, cold.read_mibps, CACHE_MOUNT, stack.prefetch)
     args = engine.build_args(EngineInputs(fetch.directory, spec.name, spec.gpu.count, engine.port,
                                           spec.context_window, spec.batch_size))
+    image = spec.image or engine.image
+    assert image is not None  # validated: a model of an engine without a usable image sets its own
     rpn = it.gpus // spec.gpu.count
     if not surge:
         warnings.append(f"model {spec.name}: pool {pool.name} has no room for an extra replica at max, so "
@@ -107,9 +117,11 @@ def _model_plan(stack: StackCfg, spec: ModelSpec, pool: NodePoolCfg, it: Instanc
     return ModelPlan(
         name=spec.name, engine=spec.engine,
         container=Container(
-            image=spec.image or engine.image, command=engine.command, args=(*args, *spec.engine_args),
+            image=image, command=engine.command, args=(*args, *spec.engine_args),
             env=(*platform_env(fetch.directory), *sorted(spec.env.items())), port=engine.port,
-            health_path=engine.health_path, metrics_path=engine.metrics_path),
+            health_path=engine.health_path, metrics_path=engine.metrics_path,
+            config=EngineConfig(f"{spec.name}-engine-config", engine.config_dir, engine.config_files)
+            if engine.config_dir else None),
         placement=Placement(
             pool=pool.name, gpu_type=it.gpu_type, gpus=spec.gpu.count, replicas_per_node=rpn,
             nodes_at_min=math.ceil(spec.min_replicas / rpn), nodes_at_max=math.ceil(spec.max_replicas / rpn),
@@ -117,7 +129,7 @@ def _model_plan(stack: StackCfg, spec: ModelSpec, pool: NodePoolCfg, it: Instanc
         resources=Resources(cpu_request=cpu, memory_gib=memory, shm_gib=shm, tmp_gib=placement.TMP_GIB),
         volumes=Volumes(claim=CLAIM_NAME, mount_path=CACHE_MOUNT, model_path=fetch.directory,
                         marker_path=fetch.marker),
-        probes=rollout.probes(engine.health_path, cold),
+        probes=rollout.probes(engine.health_path, engine.health_timeout_s, cold),
         scaling=autoscaling.scaling(spec, stack.autoscaler, stack.namespace, stack.monitoring.prometheus_url,
                                     cold.estimate_s),
         rollout=rollout.rollout(cold, spec.max_replicas, surge),
@@ -153,6 +165,16 @@ def _network_plan(stack: StackCfg) -> NetworkPlan:
                        IMDS_CIDR, POD_IDENTITY_CIDR)
 
 
+def _monitoring_plan(stack_name: str, stack: StackCfg, engines: set[str]) -> MonitoringPlan:
+    mon = stack.monitoring
+    monitors = tuple(EngineMonitor(name, ENGINES[name].metrics_path, SCRAPE_INTERVAL, observe.POD_TARGET_LABELS)
+                     for name in sorted(engines)) if mon.pod_monitor else ()
+    return MonitoringPlan(
+        selector_labels=dict(mon.selector_labels), monitors=monitors,
+        alerts=observe.alert_groups(stack.namespace, coldstart.JOB_NAME_PATTERN) if mon.alerts else (),
+        dashboard=observe.dashboard(stack_name, stack.namespace) if mon.dashboards else None)
+
+
 def _addons_plan(stack: StackCfg) -> AddonsPlan:
     def chart(key: str, on: bool) -> Chart | None:
         pin = CHARTS[key]
@@ -161,9 +183,12 @@ def _addons_plan(stack: StackCfg) -> AddonsPlan:
     # Bottlerocket NVIDIA AMIs bundle the device plugin; AL2023 NVIDIA AMIs ship only the driver (EKS user guide,
     # "Amazon EKS optimized accelerated AMIs").
     plugin = stack.addons.device_plugin and any(p.ami_type != "BOTTLEROCKET_x86_64_NVIDIA" for p in stack.node_pools)
+    # GPUs are the platform's cost: on EKS the exporter is on unless the stack turns it off.
+    dcgm = stack.addons.dcgm_exporter if stack.addons.dcgm_exporter is not None else stack.target == "eks"
     return AddonsPlan(device_plugin=chart("device-plugin", plugin), keda=chart("keda", stack.addons.keda),
-                      dcgm_exporter=chart("dcgm-exporter", stack.addons.dcgm_exporter),
-                      dcgm_service_monitor=stack.monitoring.pod_monitor, gpu_node_label=placement.NODE_LABEL_GPU)
+                      dcgm_exporter=chart("dcgm-exporter", dcgm),
+                      dcgm_service_monitor=stack.monitoring.pod_monitor,
+                      selector_labels=dict(stack.monitoring.selector_labels), gpu_node_label=placement.NODE_LABEL_GPU)
 
 
 def _service_namespace(url: str, default: str) -> str:
