@@ -159,6 +159,9 @@ def managed_flag(engine: Engine, arg: str) -> str | None:
     if not arg.startswith("-") or len(arg) < 2:
         return None
     name = arg.split("=", 1)[0].replace("_", "-")
+    exact = [flag for flag in engine.managed_flags if flag.replace("_", "-") == name]
+    if exact:  # an exact option wins over abbreviations, as in argparse
+        return exact[0]
     for flag in engine.managed_flags:
         spelt = flag.replace("_", "-")
         if flag.startswith("--"):

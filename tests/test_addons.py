@@ -72,7 +72,8 @@ def test_keda_and_dcgm_exporter_when_enabled(eks_run):
     assert installed["addons-dcgm-exporter"] == {
         "chart": "dcgm-exporter", "version": "4.8.2", "name": "dcgm-exporter", "namespace": "gpu-monitoring",
         "repositoryOpts": {"repo": "https://nvidia.github.io/dcgm-exporter/helm-charts"},
-        "values": {"tolerations": GPU_TOLERATION, "affinity": GPU_AFFINITY, "serviceMonitor": {"enabled": True, "honorLabels": True, "additionalLabels": {}}}}
+        "values": {"tolerations": GPU_TOLERATION, "affinity": GPU_AFFINITY,
+                   "serviceMonitor": {"enabled": True, "honorLabels": True, "additionalLabels": {}}}}
     assert pss(k8s(eks_run, "Namespace", "gpu-monitoring")) == {
         "enforce": "privileged", "audit": "privileged", "warn": "privileged"}
     assert pss(k8s(eks_run, "Namespace", "keda")) == {"enforce": "baseline", "audit": "restricted",

@@ -100,16 +100,11 @@ def test_fsx_file_system_security_group_and_addon(project):
         (CLUSTER_SG, fs.inputs["securityGroupIds"][0])}
 
     addon = one(run, "aws:eks/addon:Addon")
-    role = run.one("aws:iam/role:Role", "weights-fsx-csi-role")
-    policy = json.loads(run.one("aws:iam/rolePolicy:RolePolicy", "weights-fsx-csi-policy").inputs["policy"])
     assert addon.inputs["addonName"] == "aws-fsx-csi-driver" and addon.inputs["clusterName"] == "ml-prod"
-    assert addon.inputs["podIdentityAssociations"] == [
-        {"roleArn": "arn:aws:mock:us-east-1:123456789012:role/weights-fsx-csi-role",
-         "serviceAccount": "fsx-csi-controller-sa"}]
-    assert json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]["Principal"] == {
-        "Service": "pods.eks.amazonaws.com"}
-    # static provisioning: the driver only describes; it never creates, updates or deletes file systems
-    assert [a for s in policy["Statement"] for a in s["Action"]] == ["fsx:DescribeFileSystems"]
+    # static provisioning needs no controller credentials: no role, no Pod Identity association
+    assert "podIdentityAssociations" not in addon.inputs
+    assert not [r for r in run.resources if r.type.startswith("aws:iam/") and "csi" in r.name]
+    assert not run.of_type("aws:iam/rolePolicy:RolePolicy")
     assert not run.of_type("aws:fsx/dataRepositoryAssociation:DataRepositoryAssociation")
 
 

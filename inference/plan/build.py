@@ -39,11 +39,14 @@ IMDS_CIDR = "169.254.169.254/32"  # EC2 instance metadata service
 POD_IDENTITY_CIDR = "169.254.170.23/32"  # EKS Pod Identity agent (EKS user guide, "Pod Identity")
 
 
-def plan(settings: Settings) -> Plan:
-    """Decide everything, or raise PlanError with every problem found."""
+def plan(settings: Settings, subnet_zones: dict[str, str] | None = None) -> Plan:
+    """Decide everything, or raise PlanError with every problem found. `subnet_zones` (eks): each cluster subnet's
+    Availability Zone, from one lookup before planning."""
     stack = settings.stack
     problems: list[Problem] = []
     warnings: list[str] = []
+    if stack.cache.kind == "efs" and stack.cluster is not None and subnet_zones:
+        _one_subnet_per_zone(settings, stack.cluster.subnet_ids, subnet_zones, problems)
     aggregate, per_client, capacity_gib = coldstart.cache_rates(stack)
     chosen: list[capacity.Chosen] = []
     for index, spec in enumerate(settings.models):
@@ -84,6 +87,20 @@ def plan(settings: Settings) -> Plan:
         cluster=_cluster_plan(stack), network=_network_plan(stack), addons=addons,
         monitoring=_monitoring_plan(settings.stack_name, stack, {m.engine for m in models}),
         hf_token=stack.hf_token, warnings=tuple(warnings), prices_as_of=PRICES_AS_OF)
+
+
+def _one_subnet_per_zone(settings: Settings, subnets: list[str], zones: dict[str, str],
+                         problems: list[Problem]) -> None:
+    """EFS takes one mount target per Availability Zone, and the cache puts one in each cluster subnet."""
+    by_zone: dict[str, list[str]] = {}
+    for subnet in subnets:
+        by_zone.setdefault(zones.get(subnet, "?"), []).append(subnet)
+    for zone, shared in sorted(by_zone.items()):
+        if len(shared) > 1:
+            problems.append(settings.stack_problem(
+                ("cluster", "subnetIds"), f"cache efs puts a mount target in each cluster subnet, and EFS allows one "
+                f"per Availability Zone, but {', '.join(shared)} are all in {zone}; allowed: at most one subnet per "
+                "zone (a mount target serves every subnet of its zone), or cache kind fsx-lustre or pvc"))
 
 
 def is_pinned(spec: ModelSpec) -> bool:
