@@ -124,8 +124,8 @@ def test_air_gapped_hub_image_and_endpoint(project):
     cfg = stack_config(prefetch={"hfImage": "registry.local:5000/hf-hub:1.0",
                                  "hfEndpoint": "https://hf-mirror.internal", "s3Image": "registry.local:5000/aws:2"})
     run = project.run(config=cfg, models=[model(), model(name="m2", source="s3://weights-bucket/m2")])
-    hf = k8s(run, "Job", [r.inputs["metadata"]["name"] for r in run.of_type("kubernetes:batch/v1:Job")
-                          if r.inputs["metadata"]["name"].startswith("m1-")][0])
+    hf = k8s(run, "Job", next(r.inputs["metadata"]["name"] for r in run.of_type("kubernetes:batch/v1:Job")
+                              if r.inputs["metadata"]["name"].startswith("m1-")))
     container = hf["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e["value"] for e in container["env"]}
     assert container["image"] == "registry.local:5000/hf-hub:1.0"
