@@ -11,7 +11,7 @@ from components.monitoring import Monitoring, MonitoringArgs
 from components.namespace import ModelNamespace, ModelNamespaceArgs
 from components.network_policy import NetworkPolicies, NetworkPoliciesArgs
 from components.node_pool import gpu_node_pools
-from components.provider import connect
+from components.provider import connect, subnet_zones
 from inference.errors import InputError
 from inference.plan import plan as make_plan
 from inference.plan.serialize import to_data
@@ -25,7 +25,12 @@ values = {key: config.get(key) for key in STACK_KEYS if key not in SECRET_KEYS}
 hf_token = config.get_secret("hfToken")
 values["hfToken"] = "set" if hf_token is not None else None
 try:
-    plan = make_plan(load_settings(values, pulumi.get_stack(), ROOT))
+    settings = load_settings(values, pulumi.get_stack(), ROOT)
+    # EFS needs one mount target per zone: the planner checks the cluster subnets' zones, looked up once here.
+    cluster_cfg = settings.stack.cluster
+    zones = (subnet_zones(cluster_cfg.subnet_ids)
+             if settings.stack.target == "eks" and cluster_cfg and settings.stack.cache.kind == "efs" else None)
+    plan = make_plan(settings, zones)
 except InputError as exc:
     # Bad input registers nothing: the program stops here with every problem, before any resource.
     raise pulumi.RunError(str(exc)) from None
@@ -40,7 +45,7 @@ addons = ClusterAddons("addons", ClusterAddonsArgs(
 namespace = ModelNamespace("models", ModelNamespaceArgs(plan.namespace, plan.kubernetes_version), opts=k8s_opts)
 in_namespace = pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[namespace]))
 NetworkPolicies("network", NetworkPoliciesArgs(plan.namespace, plan.network), opts=in_namespace)
-Monitoring("monitoring", MonitoringArgs(plan.namespace, plan.monitors), opts=in_namespace)
+Monitoring("monitoring", MonitoringArgs(plan.namespace, plan.monitoring), opts=in_namespace)
 cache = ModelCache("weights", ModelCacheArgs(plan.cache, plan.models, plan.namespace, cluster,
                                              plan.cluster.subnet_ids if plan.cluster else (), hf_token),
                    opts=in_namespace)

@@ -86,6 +86,8 @@ def synthetic_model(i: int, offered: dict[str, list[dict[str, Any]]]) -> dict[st
         out["source"] = f"s3://bench-weights/models/model-{i}"
         out["revision"] = f"v{i % 7 + 1}"
     out.update(engine=engine, sizeGiB=round(rng.uniform(0.2, 0.8) * usable, 1), gpu={"type": gpu, "count": tp})
+    if ENGINES[engine].image is None:  # TGI: no published image runs as non-root; a site builds its own
+        out["image"] = f"registry.example.com/{engine}-nonroot:1.0"
     if rng.random() < 0.5:
         out["replicas"] = rng.choice([1, 2])
     else:

@@ -47,7 +47,10 @@ class ClusterAddons(pulumi.ComponentResource):
             # The exporter reads GPU counters as root with SYS_ADMIN.
             self.dcgm_exporter = self._chart(a.dcgm_exporter, "privileged", {
                 "tolerations": [GPU_TOLERATION], "affinity": gpu_nodes,
-                "serviceMonitor": {"enabled": a.dcgm_service_monitor}}, args.gpu_nodes)
+                # honorLabels keeps `pod`/`namespace` naming the pod that holds the GPU (else Prometheus renames
+                # them exported_*), so GPU series join to models; additionalLabels: the Prometheus selector's.
+                "serviceMonitor": {"enabled": a.dcgm_service_monitor, "honorLabels": True,
+                                   "additionalLabels": dict(a.selector_labels)}}, args.gpu_nodes)
         # Model Deployments wait for the plugin so a first deploy does not race the GPUs being advertised.
         self.deployment_dependencies: list[pulumi.Resource] = [c for c in (self.device_plugin,) if c is not None]
         # The KEDA chart brings the ScaledObject CRD the models' autoscalers are made of.

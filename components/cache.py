@@ -25,10 +25,8 @@ NFS_PORT = 2049
 # only updates the PersistentVolume.
 STATIC_CLAIM_SIZE = "1200Gi"
 EFS_ROOT = "/weights"  # the access point's directory, created owned by the pods' user
-# The CSI controllers never create, resize or delete these file systems (the program does): for a static volume the
-# only AWS calls they make are read-only descriptions.
-FSX_CSI_POLICY = json.dumps({"Version": "2012-10-17", "Statement": [
-    {"Effect": "Allow", "Action": ["fsx:DescribeFileSystems"], "Resource": "*"}]})
+# The EFS CSI controller never creates, resizes or deletes this file system (the program does): for a static volume
+# the only AWS calls it makes are read-only descriptions.
 EFS_CSI_POLICY = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Action": ["elasticfilesystem:DescribeFileSystems", "elasticfilesystem:DescribeMountTargets",
                                    "elasticfilesystem:DescribeAccessPoints"], "Resource": "*"}]})
@@ -113,6 +111,13 @@ class ModelCache(pulumi.ComponentResource):
             pod_identity_associations=[{"role_arn": role.arn, "service_account": service_account}],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[inline]))
 
+    def _fsx_csi_addon(self, name: str, cluster: ClusterInfo) -> aws.eks.Addon:
+        """The FSx CSI driver add-on, without AWS credentials: a static PersistentVolume names the file system
+        (volumeHandle) and its mount (dnsname, mountname), so the node plugin mounts it and the controller, which
+        only provisions dynamic volumes, makes no AWS call (aws-fsx-csi-driver static_provisioning example)."""
+        return aws.eks.Addon(name, addon_name="aws-fsx-csi-driver", cluster_name=cluster.name,
+                             opts=pulumi.ResourceOptions(parent=self))
+
     def _fsx(self, name: str, args: ModelCacheArgs, cache: CachePlan,
              cluster: ClusterInfo) -> k8s.core.v1.PersistentVolumeClaim:
         child = pulumi.ResourceOptions(parent=self)
@@ -133,8 +138,7 @@ class ModelCache(pulumi.ComponentResource):
             storage_capacity=cache.capacity_gib, per_unit_storage_throughput=cache.throughput_per_tib,
             subnet_ids=cache.subnet_id, security_group_ids=[group.id], file_system_type_version="2.15",
             tags={"Name": f"{name}-fsx"}, opts=self._keep())
-        ready: list[pulumi.Resource] = [self._csi_addon(f"{name}-fsx-csi", "aws-fsx-csi-driver",
-                                                        "fsx-csi-controller-sa", FSX_CSI_POLICY, cluster)]
+        ready: list[pulumi.Resource] = [self._fsx_csi_addon(f"{name}-fsx-csi", cluster)]
         if cache.s3_import_path:
             # The bucket holds weights in the cache's own layout (<model>/<revision>/ and its marker): FSx imports
             # their metadata now and their contents on first read, so prefetch Jobs find the markers and stop.

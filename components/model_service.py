@@ -69,11 +69,20 @@ def pod_template(m: ModelPlan) -> dict[str, Any]:
         "volumeMounts": [{"name": "weights", "mountPath": m.volumes.mount_path, "readOnly": True},
                          {"name": "shm", "mountPath": "/dev/shm"}, {"name": "tmp", "mountPath": "/tmp"}],
     }
+    volumes: list[dict[str, Any]] = [
+        {"name": "weights", "persistentVolumeClaim": {"claimName": m.volumes.claim, "readOnly": True}},
+        {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{r.shm_gib}Gi"}},
+        {"name": "tmp", "emptyDir": {"sizeLimit": f"{r.tmp_gib}Gi"}},
+    ]
+    if c.config is not None:
+        engine["volumeMounts"].append({"name": "engine-config", "mountPath": c.config.mount_path, "readOnly": True})
+        volumes.append({"name": "engine-config", "configMap": {"name": c.config.config_map}})
     spread = [{"maxSkew": 1, "topologyKey": key, "whenUnsatisfiable": "ScheduleAnyway",
                "labelSelector": {"matchLabels": selector(m.name, MODEL_SERVER)}}
               for key in ("topology.kubernetes.io/zone", "kubernetes.io/hostname")]
     return {
-        "metadata": {"labels": {**labels(m.name, MODEL_SERVER), "inference/engine": m.engine},
+        "metadata": {"labels": {**labels(m.name, MODEL_SERVER), "inference/engine": m.engine,
+                                "inference/pool": m.placement.pool},
                      "annotations": {"inference/revision": m.prefetch.revision}},
         "spec": {
             "automountServiceAccountToken": False,
@@ -85,11 +94,7 @@ def pod_template(m: ModelPlan) -> dict[str, Any]:
             "terminationGracePeriodSeconds": m.rollout.termination_grace_s,
             "initContainers": [_weights_check(m)],
             "containers": [engine],
-            "volumes": [
-                {"name": "weights", "persistentVolumeClaim": {"claimName": m.volumes.claim, "readOnly": True}},
-                {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{r.shm_gib}Gi"}},
-                {"name": "tmp", "emptyDir": {"sizeLimit": f"{r.tmp_gib}Gi"}},
-            ],
+            "volumes": volumes,
         },
     }
 
@@ -117,10 +122,18 @@ class ModelService(pulumi.ComponentResource):
             spec["replicas"] = m.scaling.replicas
         timeouts = pulumi.CustomTimeouts(create=f"{m.rollout.create_timeout_s}s",
                                          update=f"{m.rollout.update_timeout_s}s")
+        depends_on = list(args.depends_on)
+        self.config_map: k8s.core.v1.ConfigMap | None = None
+        if m.container.config is not None:
+            self.config_map = k8s.core.v1.ConfigMap(
+                f"{name}-engine-config",
+                metadata={**meta, "name": m.container.config.config_map},
+                data=dict(m.container.config.files), opts=child)
+            depends_on.append(self.config_map)
         self.deployment = k8s.apps.v1.Deployment(
             f"{name}-deploy", spec=spec,
             metadata={**meta, "annotations": workload_skips([m.container.image, m.weights_check.image], gpu=True)},
-            opts=pulumi.ResourceOptions(parent=self, custom_timeouts=timeouts, depends_on=args.depends_on))
+            opts=pulumi.ResourceOptions(parent=self, custom_timeouts=timeouts, depends_on=depends_on))
         self.service = k8s.core.v1.Service(
             f"{name}-svc", metadata=meta,
             spec={"type": "ClusterIP", "selector": selector(m.name, MODEL_SERVER),
@@ -154,6 +167,11 @@ class ModelService(pulumi.ComponentResource):
             spec={"scaleTargetRef": target, "minReplicaCount": s.min_replicas, "maxReplicaCount": s.max_replicas,
                   "pollingInterval": a.polling_interval_s,
                   "advanced": {"horizontalPodAutoscalerConfig": {"behavior": a.behavior}},
+                  # A failing or empty query is a broken metrics path, not zero load: hold capacity.
+                  "fallback": {"failureThreshold": a.fallback_failures, "replicas": a.fallback_replicas,
+                               "behavior": "currentReplicasIfHigher"},
                   "triggers": [{"type": "prometheus", "metadata": {
-                      "serverAddress": a.prometheus_url, "query": a.query, "threshold": a.target}}]},
+                      "serverAddress": a.prometheus_url, "query": a.query, "threshold": a.target,
+                      # KEDA's default (true) reads an empty result as 0 and scales to minReplicas.
+                      "ignoreNullValues": "false"}}]},
             opts=child)

@@ -47,16 +47,37 @@ def fetch_script(p: Prefetch) -> str:
     """The Job's shell: exit at once when the marker exists, else download beside the target, rename, mark."""
     q = shlex.quote
     if p.scheme == "hf":
-        fetch = [f"pip install --quiet --no-cache-dir --target /tmp/pip huggingface_hub=={p.hub_version}",
-                 "python -c 'import sys; from huggingface_hub import snapshot_download; "
-                 "snapshot_download(sys.argv[1], revision=sys.argv[2], local_dir=sys.argv[3])' "
-                 f'{q(p.repo)} {q(p.revision)} "$partial"']
+        # Without a hub client in the image, install the pinned one (needs PyPI); a mirror image ships it.
+        fetch = [] if p.hub_version is None else [
+            f"pip install --quiet --no-cache-dir --target /tmp/pip huggingface_hub=={p.hub_version}"]
+        fetch.append("python -c 'import sys; from huggingface_hub import snapshot_download; "
+                     "snapshot_download(sys.argv[1], revision=sys.argv[2], local_dir=sys.argv[3])' "
+                     f'{q(p.repo)} {q(p.revision)} "$partial"')
     else:
         fetch = [f'aws s3 sync {q("s3://" + p.repo.rstrip("/") + "/")} "$partial" --only-show-errors']
+    low, high = p.min_kib, p.max_kib
+    # Both clients succeed on a source holding nothing (an s3 prefix matching no key syncs zero files and exits 0):
+    # only weights of about the declared size are marked complete. Plain sh, globs and du -sk: any image has them.
+    check = [
+        'found=""',
+        'for f in "$partial"/config.json "$partial"/*.safetensors "$partial"/*.bin; do [ -f "$f" ] && found=1; done',
+        'if [ -z "$found" ]; then',
+        '  echo "$src: the download holds no model (no config.json, *.safetensors or *.bin at its top level):'
+        ' check the source and revision in models.yaml" >&2',
+        "  exit 1",
+        "fi",
+        'set -- $(du -sk "$partial")',
+        f'if [ "$1" -lt {low} ] || [ "$1" -gt {high} ]; then',
+        f'  echo "$src: the download holds $1 KiB, outside the {low}-{high} KiB that sizeGiB allows'
+        ' (0.5 x sizeGiB to 2 x sizeGiB + 1 GiB): check the source and sizeGiB in models.yaml" >&2',
+        "  exit 1",
+        "fi",
+    ]
     return "\n".join([
         "set -eu",
         f"dest={q(p.directory)} partial={q(p.partial)} marker={q(p.marker)}",
         f"want={q(f'{p.scheme}://{p.repo}@{p.revision}')}",
+        f"src={q(f'{p.scheme}://{p.repo}')}",
         'if [ -f "$marker" ]; then',
         '  if [ "$(cat "$marker")" = "$want" ]; then echo "weights already cached in $dest"; exit 0; fi',
         "  # Same model and revision name, different source: never serve or overwrite the other source's weights.",
@@ -67,6 +88,7 @@ def fetch_script(p: Prefetch) -> str:
         'if [ ! -d "$dest" ]; then',
         '  mkdir -p "$partial"',  # kept across retries: both clients resume what an earlier attempt fetched
         *(f"  {line}" for line in fetch),
+        *(f"  {line}" for line in check),
         "  # One rename on one file system: readers see the whole revision or nothing.",
         '  mv -T "$partial" "$dest"',
         "fi",
@@ -107,9 +129,12 @@ def prefetch_job(name: str, m: ModelPlan, namespace: str, cluster: ClusterInfo |
         {"name": "tmp", "emptyDir": {"sizeLimit": f"{p.tmp_gib}Gi"}},
     ]
     if p.scheme == "hf":
-        env.update({"HF_HOME": "/tmp/hf", "PYTHONPATH": "/tmp/pip", "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-                    "HF_HUB_DISABLE_TELEMETRY": "1", "HF_XET_CHUNK_CACHE_SIZE_BYTES": "0",
+        env.update({"HF_HOME": "/tmp/hf", "HF_HUB_DISABLE_TELEMETRY": "1", "HF_XET_CHUNK_CACHE_SIZE_BYTES": "0",
                     "HF_TOKEN_PATH": f"{HF_TOKEN_DIR}/token"})
+        if p.hub_version is not None:
+            env.update({"PYTHONPATH": "/tmp/pip", "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
+        if p.hf_endpoint is not None:
+            env["HF_ENDPOINT"] = p.hf_endpoint  # read by huggingface_hub (constants.ENDPOINT)
         mounts.append({"name": "hf-token", "mountPath": HF_TOKEN_DIR, "readOnly": True})
         volumes.append({"name": "hf-token", "secret": {"secretName": HF_TOKEN_SECRET, "optional": True}})
     memory = f"{p.memory_gib}Gi"

@@ -40,6 +40,13 @@ def _kubeconfig(name: str, endpoint: pulumi.Output[str], ca_data: pulumi.Output[
     return pulumi.Output.all(endpoint, ca_data, arn).apply(build)
 
 
+def subnet_zones(subnet_ids: list[str]) -> dict[str, str]:
+    """Each subnet's Availability Zone: one synchronous lookup per configured subnet, before planning (eks only)."""
+    import pulumi_aws as aws
+
+    return {subnet: aws.ec2.get_subnet(id=subnet).availability_zone for subnet in subnet_ids}
+
+
 def connect(stack: str, cluster_plan: ClusterPlan | None) -> tuple[k8s.Provider, ClusterInfo | None]:
     """Create the program's only Kubernetes provider: render-only without a cluster; for EKS, one cluster lookup
     whatever the number of models."""

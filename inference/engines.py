@@ -4,6 +4,12 @@ Sources: each engine's CLI reference (vLLM `vllm serve` docs v0.31.0, SGLang ser
 TensorRT-LLM trtllm-serve docs); metric names from vllm/v1/metrics/loggers.py, SGLang's metrics collector and
 TGI's router metrics. vLLM's --safetensors-load-strategy needs
 v0.10.2+. TGI has no --served-model-name (PR #3064 unmerged): clients use the Service name.
+
+Managed flags list every spelling the engine's own parser maps to the same setting, read from the parser at the
+pinned version: vLLM 0.31.0 and SGLang 0.5.20 from their argparse parsers' option strings
+(`scripts/engine_flags.py` dumps and checks them), TGI 3.3.7 from the clap derive in `launcher/src/main.rs`
+(`long, short`: kebab-case long name, first letter as short), TensorRT-LLM from the click options of
+`tensorrt_llm/commands/serve.py`.
 """
 
 from __future__ import annotations
@@ -61,9 +67,17 @@ def _tgi(i: EngineInputs) -> list[str]:
     return args + _flag("--max-concurrent-requests", i.batch_size) + _kv("--kv-cache-dtype", "fp8_e4m3fn", i)
 
 
+# trtllm-serve serves Prometheus text at /prometheus/metrics only when the LLM API option `return_perf_metrics` is
+# set (tensorrt_llm/serve/openai_server.py builds its MetricsCollector only then), and that option is reachable only
+# through the --config YAML: the platform mounts this file read-only from a ConfigMap.
+TRTLLM_CONFIG_DIR = "/etc/trtllm"
+TRTLLM_OPTIONS = (("options.yaml", "return_perf_metrics: true\n"),)
+
+
 def _trtllm(i: EngineInputs) -> list[str]:
     return [i.model_path, "--host", "0.0.0.0", "--port", str(i.port), "--tp_size", str(i.tensor_parallel),
-            *_flag("--max_seq_len", i.context_window), *_flag("--max_batch_size", i.batch_size)]
+            *_flag("--max_seq_len", i.context_window), *_flag("--max_batch_size", i.batch_size),
+            "--config", f"{TRTLLM_CONFIG_DIR}/{TRTLLM_OPTIONS[0][0]}"]
 
 
 GIB_PER_MIB = 1 / 1024
@@ -114,27 +128,35 @@ def _trtllm_kv(gpu_gib: float, weights_gib: float, tp: int) -> float:
 @dataclass(frozen=True)
 class Engine:
     name: str
-    image: str
+    image: str | None  # None: no published image runs as the platform's non-root user; models must set `image`
     image_gib: float  # compressed image size: drives the image-pull part of the cold-start estimate
     command: tuple[str, ...]
     build_args: Callable[[EngineInputs], list[str]]
-    managed_flags: tuple[str, ...]  # flags derived from models.yaml fields; engineArgs may not repeat them
+    # Every spelling of the flags derived from models.yaml fields (aliases included); engineArgs may not set them.
+    managed_flags: tuple[str, ...]
+    abbreviations: bool  # the parser accepts any unique prefix of a long option (argparse allow_abbrev)
     port: int
     health_path: str
+    health_timeout_s: int  # what one health check may take
     metrics_path: str
     metrics: dict[str, str]  # autoscaling metric (queue | running | kvCache) -> Prometheus series
     start_seconds: int  # engine start once weights are read (CUDA graphs, compile), upper end of measurements
     kv_budget_gib: Callable[[float, float, int], float]  # (GPU GiB, weights per GPU GiB, TP) -> KV GiB per GPU
     kv_cache_fp8: bool  # has a flag for an fp8 KV cache
+    image_note: str = ""  # why `image` is required, and how to build one (engines without a usable image)
+    config_dir: str | None = None  # where the engine's options files are mounted read-only
+    config_files: tuple[tuple[str, str], ...] = ()  # (file name, content) of those files
 
 
 ENGINES: dict[str, Engine] = {
     "vllm": Engine(
         name="vllm", image="vllm/vllm-openai:v0.31.0", image_gib=10.0, command=("vllm", "serve"),
         build_args=_vllm,
-        managed_flags=("--served-model-name", "--tensor-parallel-size", "-tp", "--max-model-len", "--max-num-seqs",
-                       "--port", "--host", "--model", "--kv-cache-dtype"),
-        port=8000, health_path="/health", metrics_path="/metrics",
+        # FlexibleArgumentParser (vllm/utils/argparse_utils.py) also reads underscores as dashes.
+        managed_flags=("--model", "--served-model-name", "--host", "--port", "--tensor-parallel-size", "-tp",
+                       "--max-model-len", "--max-num-seqs", "--kv-cache-dtype"),
+        abbreviations=True,
+        port=8000, health_path="/health", health_timeout_s=5, metrics_path="/metrics",
         metrics={"queue": "vllm:num_requests_waiting", "running": "vllm:num_requests_running",
                  "kvCache": "vllm:kv_cache_usage_perc"},
         start_seconds=40, kv_budget_gib=_vllm_kv, kv_cache_fp8=True,
@@ -142,33 +164,74 @@ ENGINES: dict[str, Engine] = {
     "sglang": Engine(
         name="sglang", image="lmsysorg/sglang:v0.5.20", image_gib=12.0,
         command=("python3", "-m", "sglang.launch_server"), build_args=_sglang,
-        managed_flags=("--model-path", "--served-model-name", "--tp-size", "--tp", "--context-length",
-                       "--max-running-requests", "--port", "--host", "--kv-cache-dtype"),
-        port=30000, health_path="/health", metrics_path="/metrics",
+        managed_flags=("--model-path", "--model", "--served-model-name", "--host", "--port", "--tp-size",
+                       "--tensor-parallel-size", "--context-length", "--max-running-requests",
+                       "--kv-cache-dtype"),
+        abbreviations=True,
+        # /health runs a one-token generation, 1-20 s under load (sglang/srt/entrypoints/http_server.py).
+        port=30000, health_path="/health", health_timeout_s=30, metrics_path="/metrics",
         metrics={"queue": "sglang:num_queue_reqs", "running": "sglang:num_running_reqs",
                  "kvCache": "sglang:token_usage"},
         start_seconds=60, kv_budget_gib=_sglang_kv, kv_cache_fp8=True,
     ),
     "tgi": Engine(
-        name="tgi", image="ghcr.io/huggingface/text-generation-inference:3.3.7", image_gib=6.0,
+        name="tgi", image=None, image_gib=6.0,
         command=("text-generation-launcher",), build_args=_tgi,
-        managed_flags=("--model-id", "--num-shard", "--max-total-tokens", "--max-input-tokens",
-                       "--max-concurrent-requests", "--port", "--hostname", "--kv-cache-dtype"),
-        port=8080, health_path="/health", metrics_path="/metrics",
+        # --max-input-length is the legacy spelling of --max-input-tokens; -p is --port's short form.
+        managed_flags=("--model-id", "--num-shard", "--max-total-tokens", "--max-input-tokens", "--max-input-length",
+                       "--max-concurrent-requests", "--port", "-p", "--hostname", "--kv-cache-dtype"),
+        abbreviations=False,  # clap matches long names exactly (no infer_long_args)
+        port=8080, health_path="/health", health_timeout_s=5, metrics_path="/metrics",
         metrics={"queue": "tgi_queue_size", "running": "tgi_batch_current_size"},
         start_seconds=60, kv_budget_gib=_tgi_kv, kv_cache_fp8=True,
+        image_note=(
+            "ghcr.io/huggingface/text-generation-inference:3.3.7 (the last release; upstream is in maintenance mode) "
+            "installs Python under /root/.local/share/uv/python, which a non-root user cannot enter, so the "
+            "launcher cannot load libpython as the platform's UID 10001 (huggingface/text-generation-inference"
+            "#3082; the fix, PR #3197, is in no tag). Build an image that a non-root user can run, for example "
+            "'FROM ghcr.io/huggingface/text-generation-inference:3.3.7' plus 'RUN chmod 0755 /root', push it to "
+            "your registry and set it as this model's 'image' (pinned by tag or digest)"),
     ),
     "trtllm": Engine(
         name="trtllm", image="nvcr.io/nvidia/tensorrt-llm/release:1.2.1", image_gib=20.0,
         command=("trtllm-serve",), build_args=_trtllm,
-        managed_flags=("--tp_size", "--max_seq_len", "--max_batch_size", "--port", "--host"),
+        # click matches option names exactly; --config is the platform's options file.
+        managed_flags=("--host", "--port", "--tensor_parallel_size", "--tp_size", "--max_seq_len", "--max_batch_size",
+                       "--config", "--extra_llm_api_options"),
+        abbreviations=False,
         # /metrics is JSON iteration stats; Prometheus text is at /prometheus/metrics, with no queue gauge
         # guaranteed across releases: no autoscaling signal.
-        port=8000, health_path="/health", metrics_path="/prometheus/metrics", metrics={},
-        # The KV dtype of trtllm-serve lives in its --config YAML (kv_cache_config.dtype), not on the command line.
-        start_seconds=90, kv_budget_gib=_trtllm_kv, kv_cache_fp8=False,
+        port=8000, health_path="/health", health_timeout_s=5, metrics_path="/prometheus/metrics", metrics={},
+        # The KV dtype of trtllm-serve lives in its options YAML (kv_cache_config.dtype), which is per engine here.
+        start_seconds=90, kv_budget_gib=_trtllm_kv, kv_cache_fp8=False, config_dir=TRTLLM_CONFIG_DIR,
+        config_files=TRTLLM_OPTIONS,
     ),
 }
+
+def managed_flag(engine: Engine, arg: str) -> str | None:
+    """The managed flag that the engine's parser would read `arg` as, or None.
+
+    Underscores count as dashes and `=VALUE` is dropped (vLLM reads `--max_model_len=4096` as --max-model-len);
+    a short flag also matches with its value attached (`-p8080`, clap and argparse); with abbreviations, any
+    prefix of a managed long flag matches (argparse resolves `--max-model` to --max-model-len). Spellings that
+    the parser would reject anyway are refused too: refusing them here beats a pod that crash-loops.
+    """
+    if not arg.startswith("-") or len(arg) < 2:
+        return None
+    name = arg.split("=", 1)[0].replace("_", "-")
+    exact = [flag for flag in engine.managed_flags if flag.replace("_", "-") == name]
+    if exact:  # an exact option wins over abbreviations, as in argparse
+        return exact[0]
+    for flag in engine.managed_flags:
+        spelt = flag.replace("_", "-")
+        if flag.startswith("--"):
+            if name == spelt or (engine.abbreviations and len(name) > 3 and spelt.startswith(name)):
+                return flag
+        elif not name.startswith("--") and (
+                name.startswith(spelt) or (engine.abbreviations and spelt.startswith(name))):
+            return flag
+    return None
+
 
 # Environment every engine container gets from the platform (offline hub, writable home, the revision's path);
 # models.yaml may not set these names.

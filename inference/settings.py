@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from pydantic.alias_generators import to_camel
 
 from .catalog import GPU_TYPES, INSTANCE_TYPES
-from .engines import ENGINES, PLATFORM_ENV
+from .engines import ENGINES, PLATFORM_ENV, managed_flag
 from .errors import InputError, Problem
 from .yaml_loader import Located, load_file
 
@@ -93,7 +93,7 @@ class ModelSpec(Strict):
     revision: Annotated[str, Field(pattern=REVISION)] = "main"
     size_gib: Annotated[float, Field(gt=0, le=4096, allow_inf_nan=False, alias="sizeGiB")]
     engine: EngineName = "vllm"
-    image: str | None = None
+    image: Annotated[str | None, Field(validate_default=True)] = None
     gpu: GpuSpec
     replicas: Annotated[int, Field(ge=1, le=1000)] | None = None
     autoscaling: Autoscaling | None = None
@@ -124,6 +124,14 @@ class ModelSpec(Strict):
             raise ValueError(f"image '{v}' uses the moving tag 'latest'; pin a version tag or digest")
         return v
 
+    @field_validator("image")
+    @classmethod
+    def _engine_image(cls, v: str | None, info: ValidationInfo) -> str | None:
+        engine = ENGINES.get(info.data.get("engine", ""))
+        if v is None and engine is not None and engine.image is None:
+            raise ValueError(f"engine {engine.name} needs 'image': {engine.image_note}")
+        return v
+
     @field_validator("env")
     @classmethod
     def _env(cls, v: dict[str, str]) -> dict[str, str]:
@@ -141,10 +149,11 @@ class ModelSpec(Strict):
             raise ValueError("set exactly one of 'replicas' (a fixed count) or 'autoscaling'")
         engine = ENGINES[self.engine]
         for arg in self.engine_args:
-            flag = arg.split("=", 1)[0]
-            if flag in engine.managed_flags:
-                raise ValueError(f"engineArgs may not set '{flag}': it comes from the model's fields "
-                                 "(gpu.count, contextWindow, batchSize, name); managed flags: "
+            flag = managed_flag(engine, arg)
+            if flag is not None:
+                raise ValueError(f"engineArgs may not set '{arg.split('=', 1)[0]}': {self.engine} reads it as "
+                                 f"'{flag}', which comes from the model's fields (gpu.count, contextWindow, "
+                                 "batchSize, kvCacheDtype, name); managed flags, in any spelling: "
                                  + ", ".join(engine.managed_flags))
         if self.kv_cache_dtype == "fp8" and not engine.kv_cache_fp8:
             raise ValueError(f"kvCacheDtype fp8: engine {self.engine} takes its KV-cache dtype from a config file, "
@@ -228,16 +237,52 @@ CacheCfg = Annotated[FsxCache | EfsCache | PvcCache, Field(discriminator="kind")
 CACHE_KINDS = ("fsx-lustre", "efs", "pvc")
 
 
+LABEL_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+# A label key: an optional DNS-subdomain prefix and '/', then a name (Kubernetes "Labels and Selectors").
+LABEL_KEY = rf"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?{LABEL_NAME}$"
+LABEL_VALUE = rf"^({LABEL_NAME})?$"
+
+
 class MonitoringCfg(Strict):
     prometheus_url: Annotated[str, Field(pattern=r"^https?://[^\s/]+(:\d+)?(/[^\s]*)?$")] = (
         "http://prometheus-operated.monitoring.svc:9090")
     pod_monitor: bool = True
+    # Labels on every PodMonitor, ServiceMonitor and PrometheusRule, so that a Prometheus with a selector picks them
+    # up (kube-prometheus-stack selects `release: <its release name>`).
+    selector_labels: dict[str, str] = {}
+    alerts: bool = True  # a PrometheusRule with the stack's alerts
+    dashboards: bool = True  # a Grafana dashboard ConfigMap for the sidecar
+
+    @field_validator("selector_labels")
+    @classmethod
+    def _labels(cls, v: dict[str, str]) -> dict[str, str]:
+        for key, value in v.items():
+            if len(key) > 317 or not re.fullmatch(LABEL_KEY, key) or len(key.rsplit("/", 1)[0]) > 253:
+                raise ValueError(f"{key!r} is not a Kubernetes label key ([prefix/]name: name of at most 63 letters, "
+                                 "digits, '-', '_', '.', alphanumeric at both ends; prefix a DNS subdomain)")
+            if not re.fullmatch(LABEL_VALUE, value):
+                raise ValueError(f"label {key}: {value!r} is not a Kubernetes label value (at most 63 letters, "
+                                 "digits, '-', '_', '.', alphanumeric at both ends, or empty)")
+        return v
 
 
 class AddonsCfg(Strict):
     device_plugin: bool = True
     keda: bool = False
-    dcgm_exporter: bool = False
+    dcgm_exporter: bool | None = None  # None: on for target eks (GPUs must be watched), off for render
+
+
+IMAGE_REF = r"^[a-z0-9][a-z0-9._/:-]*[a-z0-9](:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64})$"
+
+
+class PrefetchCfg(Strict):
+    """What prefetch Jobs run and where hf:// Jobs download from (air-gapped clusters: a mirror and own images)."""
+
+    # An image with huggingface_hub installed; without it the Job installs a pinned huggingface_hub from PyPI.
+    hf_image: Annotated[str, Field(pattern=IMAGE_REF, max_length=512)] | None = None
+    # A Hugging Face Hub endpoint or mirror (HF_ENDPOINT), e.g. an internal proxy.
+    hf_endpoint: Annotated[str, Field(pattern=r"^https?://[^\s/]+(:\d+)?(/[^\s]*)?$", max_length=512)] | None = None
+    s3_image: Annotated[str, Field(pattern=IMAGE_REF, max_length=512)] | None = None  # with the AWS CLI v2
 
 
 class StackCfg(Strict):
@@ -250,6 +295,7 @@ class StackCfg(Strict):
     autoscaler: Literal["keda", "hpa"] = "keda"
     monitoring: MonitoringCfg = MonitoringCfg()
     addons: AddonsCfg = AddonsCfg()
+    prefetch: PrefetchCfg = PrefetchCfg()
     kubernetes_version: Annotated[str, Field(pattern=r"^1\.[0-9]{2}$")] = "1.32"  # [0-9]: \d matches any script
     allowed_client_namespaces: list[Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]] | None = None
     hf_token: bool = False  # whether the secret is set; its value stays an Output in __main__.py
@@ -287,7 +333,7 @@ class StackCfg(Strict):
 # Stack config keys read from Pulumi config, and whether each holds structured (JSON) data.
 STACK_KEYS: dict[str, bool] = {
     "target": False, "modelsFile": False, "namespace": False, "cluster": True, "nodePools": True, "cache": True,
-    "autoscaler": False, "monitoring": True, "addons": True, "kubernetesVersion": False,
+    "autoscaler": False, "monitoring": True, "addons": True, "prefetch": True, "kubernetesVersion": False,
     "allowedClientNamespaces": True, "hfToken": False,
 }
 SECRET_KEYS = ("hfToken",)

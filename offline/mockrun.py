@@ -136,6 +136,11 @@ FAKE_CLUSTER = {
 }
 
 
+def subnet_zone(subnet: str) -> str:
+    """A mock subnet's Availability Zone, from its last hex digit: subnet-...01 and -...04 share us-east-1b."""
+    return "us-east-1" + "abc"[int(subnet[-1], 16) % 3]  # subnet ids are validated as hex
+
+
 class RecordingMocks(pulumi.runtime.Mocks):
     """Resources echo their inputs plus plausible computed outputs; invokes answer from fixed data."""
 
@@ -173,6 +178,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
             self.run.invokes.append((args.token, dict(args.args)))
         if args.token == "aws:eks/getCluster:getCluster":
             return {**FAKE_CLUSTER, "name": args.args.get("name", "mock-cluster"), "id": args.args.get("name")}
+        if args.token == "aws:ec2/getSubnet:getSubnet":
+            subnet = args.args.get("id", "")
+            return {"id": subnet, "availabilityZone": subnet_zone(subnet), "vpcId": FAKE_CLUSTER["vpcConfig"]["vpcId"]}
         if args.token == "aws:index/getRegion:getRegion":
             return {"name": "us-east-1", "region": "us-east-1", "id": "us-east-1"}
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":

@@ -33,7 +33,7 @@ def test_device_plugin_chart_is_pinned_and_scheduled_on_gpu_nodes_only(dev_run):
     chart = dev_run.one(CHART, "addons-device-plugin")
     assert chart.provider == "pulumi:providers:kubernetes::k8s"
     assert chart.inputs == {
-        "chart": "nvidia-device-plugin", "version": "0.20.1", "name": "nvidia-device-plugin",
+        "chart": "nvidia-device-plugin", "version": "0.20.0", "name": "nvidia-device-plugin",
         "repositoryOpts": {"repo": "https://nvidia.github.io/k8s-device-plugin"},
         "namespace": "nvidia-device-plugin",
         "values": {"tolerations": GPU_TOLERATION, "affinity": GPU_AFFINITY,
@@ -42,7 +42,7 @@ def test_device_plugin_chart_is_pinned_and_scheduled_on_gpu_nodes_only(dev_run):
     ns = k8s(dev_run, "Namespace", "nvidia-device-plugin")
     assert pss(ns) == {"enforce": "privileged", "audit": "privileged", "warn": "privileged"}
     assert dev_run.by_urn(chart.depends_on[0]).inputs["metadata"]["name"] == "nvidia-device-plugin"
-    assert dev_run.outputs["devicePluginChart"] == "0.20.1"
+    assert dev_run.outputs["devicePluginChart"] == "0.20.0"
 
 
 def test_optional_addons_are_off_by_default(dev_run):
@@ -67,12 +67,13 @@ def test_device_plugin_rolls_out_after_the_gpu_node_groups(eks_run):
 def test_keda_and_dcgm_exporter_when_enabled(eks_run):
     installed = charts(eks_run)
     assert installed["addons-keda"] == {
-        "chart": "keda", "version": "2.21.0", "name": "keda", "namespace": "keda",
+        "chart": "keda", "version": "2.20.2", "name": "keda", "namespace": "keda",
         "repositoryOpts": {"repo": "https://kedacore.github.io/charts"}, "values": {}}
     assert installed["addons-dcgm-exporter"] == {
-        "chart": "dcgm-exporter", "version": "4.8.3", "name": "dcgm-exporter", "namespace": "gpu-monitoring",
+        "chart": "dcgm-exporter", "version": "4.8.2", "name": "dcgm-exporter", "namespace": "gpu-monitoring",
         "repositoryOpts": {"repo": "https://nvidia.github.io/dcgm-exporter/helm-charts"},
-        "values": {"tolerations": GPU_TOLERATION, "affinity": GPU_AFFINITY, "serviceMonitor": {"enabled": True}}}
+        "values": {"tolerations": GPU_TOLERATION, "affinity": GPU_AFFINITY,
+                   "serviceMonitor": {"enabled": True, "honorLabels": True, "additionalLabels": {}}}}
     assert pss(k8s(eks_run, "Namespace", "gpu-monitoring")) == {
         "enforce": "privileged", "audit": "privileged", "warn": "privileged"}
     assert pss(k8s(eks_run, "Namespace", "keda")) == {"enforce": "baseline", "audit": "restricted",
@@ -91,7 +92,8 @@ def test_model_autoscalers_wait_for_the_keda_crds(eks_run):
 def test_dcgm_service_monitor_follows_pod_monitor(project):
     run = project.run(config=stack_config(addons={"dcgmExporter": True},
                                           monitoring={**PROD["inference:monitoring"], "podMonitor": False}))
-    assert charts(run)["addons-dcgm-exporter"]["values"]["serviceMonitor"] == {"enabled": False}
+    assert charts(run)["addons-dcgm-exporter"]["values"]["serviceMonitor"] == {
+        "enabled": False, "honorLabels": True, "additionalLabels": {}}
 
 
 @pytest.mark.parametrize("config", [

@@ -37,6 +37,7 @@ BASELINE: list[dict[str, Any]] = [
      "sizeGiB": 28, "gpu": {"type": "l40s", "count": 1},
      "autoscaling": {"minReplicas": 1, "maxReplicas": 3, "metric": "running", "target": 48}},
     {"name": "tiny-tgi", "source": "hf://org/tiny", "revision": "main", "engine": "tgi", "sizeGiB": 2,
+     "image": "registry.example.com/tgi-nonroot:3.3.7",
      "gpu": {"type": "l40s", "count": 1}, "replicas": 1},
 ]
 ADDED = {"name": "phi-mini", "source": "hf://microsoft/Phi-3-mini-4k-instruct", "revision": "main", "sizeGiB": 8,

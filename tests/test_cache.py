@@ -100,16 +100,11 @@ def test_fsx_file_system_security_group_and_addon(project):
         (CLUSTER_SG, fs.inputs["securityGroupIds"][0])}
 
     addon = one(run, "aws:eks/addon:Addon")
-    role = run.one("aws:iam/role:Role", "weights-fsx-csi-role")
-    policy = json.loads(run.one("aws:iam/rolePolicy:RolePolicy", "weights-fsx-csi-policy").inputs["policy"])
     assert addon.inputs["addonName"] == "aws-fsx-csi-driver" and addon.inputs["clusterName"] == "ml-prod"
-    assert addon.inputs["podIdentityAssociations"] == [
-        {"roleArn": "arn:aws:mock:us-east-1:123456789012:role/weights-fsx-csi-role",
-         "serviceAccount": "fsx-csi-controller-sa"}]
-    assert json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]["Principal"] == {
-        "Service": "pods.eks.amazonaws.com"}
-    # static provisioning: the driver only describes; it never creates, updates or deletes file systems
-    assert [a for s in policy["Statement"] for a in s["Action"]] == ["fsx:DescribeFileSystems"]
+    # static provisioning needs no controller credentials: no role, no Pod Identity association
+    assert "podIdentityAssociations" not in addon.inputs
+    assert not [r for r in run.resources if r.type.startswith("aws:iam/") and "csi" in r.name]
+    assert not run.of_type("aws:iam/rolePolicy:RolePolicy")
     assert not run.of_type("aws:fsx/dataRepositoryAssociation:DataRepositoryAssociation")
 
 
@@ -249,14 +244,15 @@ def test_every_deployment_depends_on_its_job(prod_run):
 @pytest.mark.parametrize("source", ["hf://org/model", "s3://weights-bucket/llama/3.1-8b"])
 def test_script_is_idempotent_and_renames_atomically(project, tmp_path, source):
     """Run the Job's script with stand-in clients: first it fetches, renames and marks; then it only exits."""
-    run = project.run(models=[model(source=source, revision="v1")])
+    run = project.run(models=[model(source=source, revision="v1", sizeGiB=0.01)])
     (job,) = jobs(run)
     cache = tmp_path / "cache"
     calls = tmp_path / "calls"
-    # stand-ins record each call and write one file where the real client would download
+    # stand-ins record each call and write one file of about sizeGiB (10 MiB) where the real client would download
+    weights = "head -c 10000000 /dev/zero >"
     stubs = (f'pip() {{ echo pip >> {calls}; }}\n'
-             f'python() {{ echo hub "$3" "$4" >> {calls}; echo w > "$5/model.safetensors"; }}\n'
-             f'aws() {{ echo aws "$3" >> {calls}; echo w > "$4/model.safetensors"; }}\n')
+             f'python() {{ echo hub "$3" "$4" >> {calls}; {weights} "$5/model.safetensors"; }}\n'
+             f'aws() {{ echo aws "$3" >> {calls}; {weights} "$4/model.safetensors"; }}\n')
     text = stubs + script(job).replace("/models", str(cache))
     for _ in range(2):
         result = subprocess.run(["sh", "-c", text], capture_output=True, text=True, check=False)

@@ -18,6 +18,7 @@ from inference.plan.records import (
     EngineMonitor,
     Fit,
     ModelPlan,
+    MonitoringPlan,
     NetworkPlan,
     Placement,
     Prefetch,
@@ -33,7 +34,8 @@ from offline.mockrun import Run, run_function
 
 PREFETCH = Prefetch(
     job_name="m-fetch-abcd1234", scheme="hf", repo="org/repo", revision="r1", directory="/w/m/r1",
-    partial="/w/m/.r1.partial", marker="/w/m/r1.complete", image="py:1", hub_version="9.9.9", service_account=None,
+    partial="/w/m/.r1.partial", marker="/w/m/r1.complete", image="py:1", hub_version="9.9.9", hf_endpoint=None,
+    min_kib=1, max_kib=2, service_account=None,
     estimate_s=10, active_deadline_s=1234, timeout_s=2345, backoff_limit=7, cpu_request="1", cpu_limit="2",
     memory_gib=3, tmp_gib=1)
 
@@ -43,7 +45,7 @@ def model_plan(**changes: Any) -> ModelPlan:
     base = ModelPlan(
         name="m", engine="vllm",
         container=Container(image="img:1", command=("serve",), args=("/w/m/r1", "--x", "1"),
-                            env=(("A", "1"),), port=1234, health_path="/hz", metrics_path="/mx"),
+                            env=(("A", "1"),), port=1234, health_path="/hz", metrics_path="/mx", config=None),
         placement=Placement(pool="p", gpu_type="l40s", gpus=3, replicas_per_node=1, nodes_at_min=2, nodes_at_max=2,
                             node_selector={"inference/pool": "p"}),
         resources=Resources(cpu_request="1500m", memory_gib=7, shm_gib=2, tmp_gib=5),
@@ -104,7 +106,8 @@ def test_model_service_translates_the_plan_fixed_replicas():
 def autoscaled(kind: str) -> ModelPlan:
     auto = Autoscale(kind=kind, metric="queue", series="s:q", query="sum(q)", hpa_metric="s_q", target="3",
                      target_quantity="3", prometheus_url="http://prom:1", polling_interval_s=21,
-                     behavior={"scaleDown": {"stabilizationWindowSeconds": 999}})
+                     behavior={"scaleDown": {"stabilizationWindowSeconds": 999}}, fallback_failures=4,
+                     fallback_replicas=2)
     return model_plan(scaling=Scaling(replicas=None, min_replicas=1, max_replicas=6, autoscale=auto))
 
 
@@ -114,7 +117,8 @@ def test_model_service_keda_scaled_object_from_the_plan():
     assert so["spec"]["minReplicaCount"] == 1 and so["spec"]["maxReplicaCount"] == 6
     assert so["spec"]["pollingInterval"] == 21
     assert so["spec"]["triggers"][0]["metadata"] == {"serverAddress": "http://prom:1", "query": "sum(q)",
-                                                     "threshold": "3"}
+                                                     "threshold": "3", "ignoreNullValues": "false"}
+    assert so["spec"]["fallback"]["failureThreshold"] == 4 and so["spec"]["fallback"]["replicas"] == 2
     assert so["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"] == {
         "scaleDown": {"stabilizationWindowSeconds": 999}}
     assert "replicas" not in objects(run, "Deployment")[0]["spec"]
@@ -128,11 +132,16 @@ def test_model_service_hpa_from_the_plan():
 
 
 def test_monitoring_one_pod_monitor_per_planned_engine():
-    monitors = (EngineMonitor("vllm", "/mx", "9s"), EngineMonitor("tgi", "/other", "9s"))
-    run = build(lambda: Monitoring("mon", MonitoringArgs("ns", monitors)))
-    got = {o["metadata"]["name"]: o["spec"] for o in objects(run, "PodMonitor")}
+    monitors = (EngineMonitor("vllm", "/mx", "9s", ("a/b",)), EngineMonitor("tgi", "/other", "9s", ()))
+    plan = MonitoringPlan(selector_labels={"release": "kps"}, monitors=monitors, alerts=(), dashboard=None)
+    run = build(lambda: Monitoring("mon", MonitoringArgs("ns", plan)))
+    got = {o["metadata"]["name"]: o for o in objects(run, "PodMonitor")}
     assert set(got) == {"model-server-vllm", "model-server-tgi"}
-    assert got["model-server-tgi"]["podMetricsEndpoints"] == [{"port": "http", "path": "/other", "interval": "9s"}]
+    assert got["model-server-tgi"]["spec"]["podMetricsEndpoints"] == [
+        {"port": "http", "path": "/other", "interval": "9s"}]
+    assert got["model-server-vllm"]["spec"]["podTargetLabels"] == ["a/b"]
+    assert got["model-server-vllm"]["metadata"]["labels"]["release"] == "kps"
+    assert not objects(run, "PrometheusRule") and not objects(run, "ConfigMap")
 
 
 def test_network_policies_from_the_network_plan():

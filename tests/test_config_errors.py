@@ -97,7 +97,7 @@ def test_eks_target_needs_cluster_and_render_target_rejects_aws_cache(project):
     ({"env": {"HF_HUB_OFFLINE": "0"}}, "env", "set by the platform"),
     ({"env": {"N": 1}}, "env.N", "Input should be a valid string"),
     ({"gpu": {"type": "l40s", "count": 3}}, "gpu.count", "tensor-parallel size must be one of 1, 2, 4, 8"),
-    ({"engine": "tgi", "replicas": None,
+    ({"engine": "tgi", "image": "registry.example.com/tgi:3.3.7", "replicas": None,
       "autoscaling": {"minReplicas": 1, "maxReplicas": 2, "metric": "kvCache", "target": 0.5}}, "",
      "engine tgi exposes no 'kvCache' metric"),
     ({"replicas": None, "autoscaling": {"minReplicas": 3, "maxReplicas": 2, "metric": "queue", "target": 1}},

@@ -501,6 +501,7 @@ def metric_the_engine_lacks(draw: st.DrawFn) -> Bad:
     m["engine"], m["autoscaling"]["metric"] = draw(st.sampled_from(
         [("tgi", "kvCache"), ("trtllm", "queue"), ("trtllm", "running"), ("trtllm", "kvCache")]))
     m["autoscaling"]["target"] = 0.5
+    m["image"] = "registry.example.com/engine:1.0"  # TGI has no usable default image
     return Bad((label(m, i), f"engine {m['engine']} exposes no", "metric"), models=models)
 
 

@@ -27,7 +27,8 @@ def engine_of(run, name):
                 "--max_batch_size", "32", "--port", "8000", "--host", "0.0.0.0", "--enable-prefix-caching"]),
 ])
 def test_engine_command_line(project, engine, expected):
-    run = project.run(models=[model(engine=engine, engineArgs=["--enable-prefix-caching"])])
+    image = ENGINES[engine].image or "registry.example.com/tgi-nonroot:3.3.7"  # TGI: no usable default image
+    run = project.run(models=[model(engine=engine, image=image, engineArgs=["--enable-prefix-caching"])])
     c, _ = engine_of(run, "m1")
     line = [*c["command"], *c["args"]]
     # every expected flag is present with its value right after it, and engineArgs come last, verbatim
@@ -37,7 +38,7 @@ def test_engine_command_line(project, engine, expected):
         assert token in line
     assert line[: len(c["command"])] == list(ENGINES[engine].command)
     assert line[-1] == "--enable-prefix-caching"
-    assert c["image"] == ENGINES[engine].image and not c["image"].endswith(":latest")
+    assert c["image"] == image and not c["image"].endswith(":latest")
     assert c["ports"] == [{"name": "http", "containerPort": ENGINES[engine].port, "protocol": "TCP"}]
 
 
@@ -119,7 +120,7 @@ def test_keda_scaled_object(project):
     assert trigger["metadata"] == {
         "serverAddress": "http://prometheus-operated.monitoring.svc:9090",
         "query": 'sum(vllm:num_requests_waiting{namespace="inference",pod=~"m1-[a-z0-9]+-[a-z0-9]+"})',
-        "threshold": "5"}
+        "threshold": "5", "ignoreNullValues": "false"}
     down = spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"]
     assert down["stabilizationWindowSeconds"] >= 300
 

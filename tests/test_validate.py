@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+import celpy
 import jsonschema
 import kubernetes_validate
 import pytest
@@ -27,9 +28,10 @@ from offline.render import k8s_document
 
 STACKS = ("dev", "prod")
 SCHEMAS = ROOT / "schemas"
-# Extensions this check turns into JSON Schema; any other one (CEL rules, embedded resources) fails loudly.
+# Extensions this check turns into JSON Schema or evaluates (CEL rules, with cel-python); any other one (embedded
+# resources) fails loudly.
 EXTENSIONS = {"x-kubernetes-preserve-unknown-fields", "x-kubernetes-int-or-string", "x-kubernetes-list-type",
-              "x-kubernetes-list-map-keys", "x-kubernetes-map-type"}
+              "x-kubernetes-list-map-keys", "x-kubernetes-map-type", "x-kubernetes-validations"}
 # checkov takes any annotation whose key contains one of these as a skip (checkov/kubernetes/kubernetes_utils.py).
 SKIP_PREFIXES = ("checkov.io/skip", "bridgecrew.io/skip", "cortex.io/skip")
 
@@ -79,6 +81,21 @@ def _unique_map_keys(validator: Any, keys: list[str], instance: Any, schema: dic
         seen.add(key)
 
 
+CEL = celpy.Environment()
+
+
+def _cel_rules(validator: Any, rules: list[dict[str, Any]], instance: Any, schema: dict[str, Any]) -> Iterator[Any]:
+    """x-kubernetes-validations: each CEL rule, with `self` bound to this node, must hold (as the API server checks)."""
+    for rule in rules:
+        try:
+            held = CEL.program(CEL.compile(rule["rule"])).evaluate({"self": celpy.json_to_cel(instance)})
+        except celpy.CELEvalError as e:  # a value of the wrong type: the schema error is reported beside this
+            yield jsonschema.ValidationError(f"CRD rule {rule['rule']!r} cannot be evaluated: {e.args[0]}")
+            continue
+        if not held:
+            yield jsonschema.ValidationError(rule.get("message") or f"fails the CRD rule {rule['rule']}")
+
+
 FORMATS = jsonschema.FormatChecker(formats=())
 
 
@@ -94,7 +111,8 @@ def _int64(value: Any) -> bool:
 
 # OpenAPI v3.0 schema objects follow JSON Schema draft 4 (boolean exclusiveMinimum/Maximum).
 CrdValidator = jsonschema.validators.extend(jsonschema.Draft4Validator,
-                                            {"x-kubernetes-list-map-keys": _unique_map_keys})
+                                            {"x-kubernetes-list-map-keys": _unique_map_keys,
+                                             "x-kubernetes-validations": _cel_rules})
 
 
 @functools.cache
@@ -174,7 +192,7 @@ def test_every_object_matches_its_published_schema(rendered):
 def test_custom_resources_are_checked_against_stored_crds(rendered):
     stack, docs = rendered
     custom = {d["kind"] for d in docs if (d["apiVersion"], d["kind"]) in crd_schemas()}
-    assert custom == {"ScaledObject", "PodMonitor"}, f"{stack}: custom resources checked by CRD: {custom}"
+    assert custom == {"ScaledObject", "PodMonitor", "PrometheusRule"}, f"{stack}: custom resources checked: {custom}"
     builtin = {d["kind"] for d in docs} - custom
     assert {"Namespace", "Deployment", "Service", "PodDisruptionBudget"} <= builtin
 
@@ -268,8 +286,15 @@ def test_list_map_keys_must_be_unique(dev_run):
 
 
 def test_crd_extension_this_check_cannot_evaluate_fails():
-    with pytest.raises(ValueError, match=r"'spec' uses \['x-kubernetes-validations'\]"):
-        structural({"type": "object", "properties": {"spec": {"type": "object", "x-kubernetes-validations": []}}})
+    with pytest.raises(ValueError, match=r"'spec' uses \['x-kubernetes-embedded-resource'\]"):
+        structural({"type": "object", "properties": {"spec": {"type": "object",
+                                                             "x-kubernetes-embedded-resource": True}}})
+
+
+def test_crd_cel_rules_are_evaluated(dev_run):
+    doc = one(dev_run, "ScaledObject")
+    doc["spec"]["minReplicaCount"], doc["spec"]["maxReplicaCount"] = 5, 3
+    assert problems(doc, "1.32") == ["spec: minReplicaCount must be less than or equal to maxReplicaCount"]
 
 
 def test_preserve_unknown_fields_allows_them():

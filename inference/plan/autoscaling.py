@@ -10,6 +10,8 @@ from .records import Autoscale, Scaling
 from .units import clamp, number, quantity
 
 POLLING_INTERVAL_S = 15  # KEDA's query period
+# Three failed polls (45 s) before the fallback: one lost scrape or a Prometheus restart does not trigger it.
+FALLBACK_FAILURES = 3
 
 
 def scaling(spec: ModelSpec, kind: str, namespace: str, prometheus_url: str, estimate_s: int) -> Scaling:
@@ -31,4 +33,4 @@ def _autoscale(spec: ModelSpec, kind: str, namespace: str, prometheus_url: str, 
                       "policies": [{"type": "Pods", "value": 1, "periodSeconds": 300}]},
     }
     return Autoscale(kind, a.metric, series, query, series.replace(":", "_"), number(a.target), quantity(a.target),
-                     prometheus_url, POLLING_INTERVAL_S, behavior)
+                     prometheus_url, POLLING_INTERVAL_S, behavior, FALLBACK_FAILURES, a.min_replicas)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 
 from ..catalog import PRICES_AS_OF, InstanceType
-from ..charts import CHARTS
+from ..charts import CHARTS, outside_range
 from ..engines import ENGINES, EngineInputs, platform_env
 from ..errors import PlanError, Problem
 from ..settings import ModelSpec, NodePoolCfg, Settings, StackCfg
-from . import autoscaling, capacity, coldstart, placement, rollout
+from . import autoscaling, capacity, coldstart, observe, placement, rollout
 from .cost import cache_monthly, model_cost
 from .records import (
     AddonsPlan,
@@ -17,9 +17,11 @@ from .records import (
     Chart,
     ClusterPlan,
     Container,
+    EngineConfig,
     EngineMonitor,
     Fit,
     ModelPlan,
+    MonitoringPlan,
     NetworkPlan,
     Placement,
     Plan,
@@ -39,11 +41,14 @@ IMDS_CIDR = "169.254.169.254/32"  # EC2 instance metadata service
 POD_IDENTITY_CIDR = "169.254.170.23/32"  # EKS Pod Identity agent (EKS user guide, "Pod Identity")
 
 
-def plan(settings: Settings) -> Plan:
-    """Decide everything, or raise PlanError with every problem found."""
+def plan(settings: Settings, subnet_zones: dict[str, str] | None = None) -> Plan:
+    """Decide everything, or raise PlanError with every problem found. `subnet_zones` (eks): each cluster subnet's
+    Availability Zone, from one lookup before planning."""
     stack = settings.stack
     problems: list[Problem] = []
     warnings: list[str] = []
+    if stack.cache.kind == "efs" and stack.cluster is not None and subnet_zones:
+        _one_subnet_per_zone(settings, stack.cluster.subnet_ids, subnet_zones, problems)
     aggregate, per_client, capacity_gib = coldstart.cache_rates(stack)
     chosen: list[capacity.Chosen] = []
     fits: dict[int, Fit] = {}
@@ -72,6 +77,13 @@ def plan(settings: Settings) -> Plan:
     if stack.cache.kind == "efs":
         warnings.append(f"cache efs: each client reads at most {coldstart.EFS_PER_CLIENT_MIBPS} MiB/s "
                         "(1.5 GiB/s): large models start slowly; fsx-lustre scales with throughputPerTiB")
+    addons = _addons_plan(stack)
+    for chart in (addons.device_plugin, addons.keda, addons.dcgm_exporter):
+        pin = CHARTS[chart.key] if chart else None
+        if pin and outside_range(pin, stack.kubernetes_version):
+            warnings.append(f"add-on {pin.chart} {pin.version} supports Kubernetes {pin.kubernetes_min or 'any'}-"
+                            f"{pin.kubernetes_max or 'any'} ({pin.range_source}); kubernetesVersion is "
+                            f"{stack.kubernetes_version}: it may misbehave there")
     cache = _cache_plan(stack, capacity_gib, weights, aggregate, per_client,
                         coldstart.all_start_s(settings.models, aggregate, per_client))
     store = cache.monthly_usd or 0.0
@@ -80,10 +92,23 @@ def plan(settings: Settings) -> Plan:
     return Plan(
         target=stack.target, stack=settings.stack_name, namespace=stack.namespace,
         kubernetes_version=stack.kubernetes_version, models=tuple(models), pools=tuple(pools), cache=cache,
-        cluster=_cluster_plan(stack), network=_network_plan(stack), addons=_addons_plan(stack),
-        monitors=tuple(EngineMonitor(name, ENGINES[name].metrics_path, SCRAPE_INTERVAL)
-                       for name in sorted({m.engine for m in models})) if stack.monitoring.pod_monitor else (),
+        cluster=_cluster_plan(stack), network=_network_plan(stack), addons=addons,
+        monitoring=_monitoring_plan(settings.stack_name, stack, {m.engine for m in models}),
         hf_token=stack.hf_token, warnings=tuple(warnings), cost=total)
+
+
+def _one_subnet_per_zone(settings: Settings, subnets: list[str], zones: dict[str, str],
+                         problems: list[Problem]) -> None:
+    """EFS takes one mount target per Availability Zone, and the cache puts one in each cluster subnet."""
+    by_zone: dict[str, list[str]] = {}
+    for subnet in subnets:
+        by_zone.setdefault(zones.get(subnet, "?"), []).append(subnet)
+    for zone, shared in sorted(by_zone.items()):
+        if len(shared) > 1:
+            problems.append(settings.stack_problem(
+                ("cluster", "subnetIds"), f"cache efs puts a mount target in each cluster subnet, and EFS allows one "
+                f"per Availability Zone, but {', '.join(shared)} are all in {zone}; allowed: at most one subnet per "
+                "zone (a mount target serves every subnet of its zone), or cache kind fsx-lustre or pvc"))
 
 
 def is_pinned(spec: ModelSpec) -> bool:
@@ -97,9 +122,11 @@ def _model_plan(stack: StackCfg, spec: ModelSpec, pool: NodePoolCfg, it: Instanc
                 aggregate: int, per_client: int, warnings: list[str]) -> ModelPlan:
     engine = ENGINES[spec.engine]
     cold = coldstart.cold_start(spec, it, aggregate, per_client)
-    fetch = coldstart.prefetch(spec, cold.read_mibps, CACHE_MOUNT)
+    fetch = coldstart.prefetch(spec, cold.read_mibps, CACHE_MOUNT, stack.prefetch)
     args = engine.build_args(EngineInputs(fetch.directory, spec.name, spec.gpu.count, engine.port,
                                           spec.context_window, spec.batch_size, spec.kv_cache_dtype == "fp8"))
+    image = spec.image or engine.image
+    assert image is not None  # validated: a model of an engine without a usable image sets its own
     rpn = it.gpus // spec.gpu.count
     if spec.rollout == "replace" and spec.min_replicas == 1:
         warnings.append(f"model {spec.name}: rollout replace with one replica stops it before its successor starts: "
@@ -115,9 +142,11 @@ def _model_plan(stack: StackCfg, spec: ModelSpec, pool: NodePoolCfg, it: Instanc
     return ModelPlan(
         name=spec.name, engine=spec.engine,
         container=Container(
-            image=spec.image or engine.image, command=engine.command, args=(*args, *spec.engine_args),
+            image=image, command=engine.command, args=(*args, *spec.engine_args),
             env=(*platform_env(fetch.directory), *sorted(spec.env.items())), port=engine.port,
-            health_path=engine.health_path, metrics_path=engine.metrics_path),
+            health_path=engine.health_path, metrics_path=engine.metrics_path,
+            config=EngineConfig(f"{spec.name}-engine-config", engine.config_dir, engine.config_files)
+            if engine.config_dir else None),
         placement=Placement(
             pool=pool.name, gpu_type=it.gpu_type, gpus=spec.gpu.count, replicas_per_node=rpn,
             nodes_at_min=math.ceil(spec.min_replicas / rpn), nodes_at_max=math.ceil(spec.max_replicas / rpn),
@@ -125,7 +154,7 @@ def _model_plan(stack: StackCfg, spec: ModelSpec, pool: NodePoolCfg, it: Instanc
         resources=Resources(cpu_request=cpu, memory_gib=memory, shm_gib=shm, tmp_gib=placement.TMP_GIB),
         volumes=Volumes(claim=CLAIM_NAME, mount_path=CACHE_MOUNT, model_path=fetch.directory,
                         marker_path=fetch.marker),
-        probes=rollout.probes(engine.health_path, cold),
+        probes=rollout.probes(engine.health_path, engine.health_timeout_s, cold),
         scaling=autoscaling.scaling(spec, stack.autoscaler, stack.namespace, stack.monitoring.prometheus_url,
                                     cold.estimate_s),
         rollout=rollout.rollout(cold, spec.max_replicas, spec.rollout == "surge"),
@@ -159,6 +188,16 @@ def _network_plan(stack: StackCfg) -> NetworkPlan:
                        IMDS_CIDR, POD_IDENTITY_CIDR)
 
 
+def _monitoring_plan(stack_name: str, stack: StackCfg, engines: set[str]) -> MonitoringPlan:
+    mon = stack.monitoring
+    monitors = tuple(EngineMonitor(name, ENGINES[name].metrics_path, SCRAPE_INTERVAL, observe.POD_TARGET_LABELS)
+                     for name in sorted(engines)) if mon.pod_monitor else ()
+    return MonitoringPlan(
+        selector_labels=dict(mon.selector_labels), monitors=monitors,
+        alerts=observe.alert_groups(stack.namespace, coldstart.JOB_NAME_PATTERN) if mon.alerts else (),
+        dashboard=observe.dashboard(stack_name, stack.namespace) if mon.dashboards else None)
+
+
 def _addons_plan(stack: StackCfg) -> AddonsPlan:
     def chart(key: str, on: bool) -> Chart | None:
         pin = CHARTS[key]
@@ -167,9 +206,12 @@ def _addons_plan(stack: StackCfg) -> AddonsPlan:
     # Bottlerocket NVIDIA AMIs bundle the device plugin; AL2023 NVIDIA AMIs ship only the driver (EKS user guide,
     # "Amazon EKS optimized accelerated AMIs").
     plugin = stack.addons.device_plugin and any(p.ami_type != "BOTTLEROCKET_x86_64_NVIDIA" for p in stack.node_pools)
+    # GPUs are the platform's cost: on EKS the exporter is on unless the stack turns it off.
+    dcgm = stack.addons.dcgm_exporter if stack.addons.dcgm_exporter is not None else stack.target == "eks"
     return AddonsPlan(device_plugin=chart("device-plugin", plugin), keda=chart("keda", stack.addons.keda),
-                      dcgm_exporter=chart("dcgm-exporter", stack.addons.dcgm_exporter),
-                      dcgm_service_monitor=stack.monitoring.pod_monitor, gpu_node_label=placement.NODE_LABEL_GPU)
+                      dcgm_exporter=chart("dcgm-exporter", dcgm),
+                      dcgm_service_monitor=stack.monitoring.pod_monitor,
+                      selector_labels=dict(stack.monitoring.selector_labels), gpu_node_label=placement.NODE_LABEL_GPU)
 
 
 def _service_namespace(url: str, default: str) -> str:

@@ -7,7 +7,7 @@ import math
 
 from ..catalog import InstanceType
 from ..engines import ENGINES
-from ..settings import ModelSpec, StackCfg
+from ..settings import ModelSpec, PrefetchCfg, StackCfg
 from .records import ColdStart, Prefetch
 from .units import clamp
 
@@ -34,6 +34,12 @@ PREFETCH_BACKOFF_LIMIT = 3
 HF_IMAGE = "python:3.12.10-slim-bookworm"
 HF_HUB_VERSION = "2.4.0"
 S3_IMAGE = "amazon/aws-cli:2.27.50"
+# Before marking a download complete, the Job checks that it holds between SIZE_LOW x sizeGiB and
+# SIZE_HIGH x sizeGiB + SIZE_SLACK_GIB. Below: nothing or part of the model came (a mistyped prefix syncs nothing and
+# exits 0). Above: the source holds more than the model (a parent prefix, sibling revisions) and would overrun the
+# cache sized from sizeGiB. The band is wide because sizeGiB is often written in GB (7% off) and hub repositories
+# may carry a second copy of the weights (meta-llama's original/*.pth about doubles the download).
+SIZE_LOW, SIZE_HIGH, SIZE_SLACK_GIB = 0.5, 2.0, 1
 
 
 def cache_rates(stack: StackCfg) -> tuple[int, int, int | None]:
@@ -70,17 +76,25 @@ def all_start_s(models: tuple[ModelSpec, ...], aggregate: int, per_client: int) 
     return math.ceil(total_mib / min(aggregate, (per_client or aggregate) * clients))
 
 
-def prefetch(spec: ModelSpec, read_client_mibps: int, mount: str) -> Prefetch:
+JOB_NAME = "{name}-fetch-{digest}"
+JOB_NAME_PATTERN = ".+-fetch-[0-9a-f]{8}"  # every prefetch Job's name, for alerts
+
+
+def prefetch(spec: ModelSpec, read_client_mibps: int, mount: str, cfg: PrefetchCfg) -> Prefetch:
     """One Job per (model, source, revision): named by a hash of source and revision, sized from the download."""
     scheme, _, repo = spec.source.partition("://")
     digest = hashlib.sha256(f"{spec.source}@{spec.revision}".encode()).hexdigest()[:8]
     estimate = math.ceil(spec.size_gib * 1024 / min(DOWNLOAD_MIBPS[scheme], read_client_mibps))
     deadline = clamp(3 * estimate + AWAIT_MARGIN_S, 1800, 24 * 3600)
     return Prefetch(
-        job_name=f"{spec.name}-fetch-{digest}", scheme=scheme, repo=repo, revision=spec.revision,
+        job_name=JOB_NAME.format(name=spec.name, digest=digest), scheme=scheme, repo=repo, revision=spec.revision,
         directory=f"{mount}/{spec.name}/{spec.revision}", partial=f"{mount}/{spec.name}/.{spec.revision}.partial",
         marker=f"{mount}/{spec.name}/{spec.revision}.complete",
-        image=HF_IMAGE if scheme == "hf" else S3_IMAGE, hub_version=HF_HUB_VERSION,
+        image=(cfg.hf_image or HF_IMAGE) if scheme == "hf" else (cfg.s3_image or S3_IMAGE),
+        hub_version=HF_HUB_VERSION if scheme == "hf" and cfg.hf_image is None else None,
+        hf_endpoint=cfg.hf_endpoint if scheme == "hf" else None,
+        min_kib=math.floor(SIZE_LOW * spec.size_gib * 2**20),
+        max_kib=math.ceil((SIZE_HIGH * spec.size_gib + SIZE_SLACK_GIB) * 2**20),
         service_account=f"{spec.name}-fetch" if scheme == "s3" else None,
         estimate_s=estimate, active_deadline_s=deadline, timeout_s=deadline + AWAIT_MARGIN_S,
         backoff_limit=PREFETCH_BACKOFF_LIMIT, cpu_request=PREFETCH_CPU, cpu_limit=PREFETCH_CPU_LIMIT,

@@ -26,6 +26,15 @@ class Probes:
 
 
 @dataclass(frozen=True)
+class EngineConfig:
+    """Options files the engine reads: a ConfigMap of the model's own, mounted read-only."""
+
+    config_map: str
+    mount_path: str
+    files: tuple[tuple[str, str], ...]  # (file name, content)
+
+
+@dataclass(frozen=True)
 class Container:
     """The engine container: image, command line, environment, port and the engine's HTTP paths."""
 
@@ -36,6 +45,7 @@ class Container:
     port: int
     health_path: str
     metrics_path: str
+    config: EngineConfig | None  # None: the engine reads no options file
 
 
 @dataclass(frozen=True)
@@ -79,6 +89,10 @@ class Autoscale:
     prometheus_url: str
     polling_interval_s: int
     behavior: dict[str, Any]  # autoscaling/v2 behavior, shared by HPA and KEDA
+    # KEDA: after this many failed queries in a row (an empty result counts), hold the larger of the current count
+    # and `fallback_replicas`, instead of reading the failure as zero load.
+    fallback_failures: int
+    fallback_replicas: int
 
 
 @dataclass(frozen=True)
@@ -154,7 +168,10 @@ class Prefetch:
     partial: str  # the download in progress, renamed to `directory` when complete
     marker: str  # written after the rename; its presence means the weights are complete
     image: str
-    hub_version: str  # huggingface_hub installed by hf:// Jobs
+    hub_version: str | None  # huggingface_hub installed by hf:// Jobs; None: the image has it (or an s3 source)
+    hf_endpoint: str | None  # HF_ENDPOINT for hf:// Jobs (a mirror); None: the public hub
+    min_kib: int  # the download must hold at least this much ...
+    max_kib: int  # ... and at most this much, or the Job fails before marking it complete
     service_account: str | None  # s3 sources: the account EKS Pod Identity gives the bucket role
     estimate_s: int
     active_deadline_s: int
@@ -256,6 +273,7 @@ class AddonsPlan:
     keda: Chart | None
     dcgm_exporter: Chart | None
     dcgm_service_monitor: bool
+    selector_labels: dict[str, str]  # on the DCGM exporter's ServiceMonitor
     gpu_node_label: str  # only nodes of the GPU pools carry it
 
 
@@ -266,6 +284,48 @@ class EngineMonitor:
     engine: str
     metrics_path: str
     interval: str
+    pod_target_labels: tuple[str, ...]  # pod labels copied onto every series (model, pool)
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    alert: str
+    expr: str
+    for_: str
+    severity: str
+    summary: str
+    description: str
+
+
+@dataclass(frozen=True)
+class RuleGroup:
+    name: str
+    rules: tuple[AlertRule, ...]
+
+
+@dataclass(frozen=True)
+class Panel:
+    title: str
+    unit: str  # Grafana unit id
+    targets: tuple[tuple[str, str], ...]  # (legend, PromQL)
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    uid: str
+    title: str
+    config_map: str
+    panels: tuple[Panel, ...]
+
+
+@dataclass(frozen=True)
+class MonitoringPlan:
+    """What Prometheus scrapes and evaluates and what Grafana shows; every monitoring object carries the labels."""
+
+    selector_labels: dict[str, str]
+    monitors: tuple[EngineMonitor, ...]  # empty when monitoring.podMonitor is off
+    alerts: tuple[RuleGroup, ...]  # empty when monitoring.alerts is off
+    dashboard: Dashboard | None
 
 
 @dataclass(frozen=True)
@@ -289,7 +349,7 @@ class Plan:
     cluster: ClusterPlan | None
     network: NetworkPlan
     addons: AddonsPlan
-    monitors: tuple[EngineMonitor, ...]  # empty when monitoring.podMonitor is off
+    monitoring: MonitoringPlan
     hf_token: bool  # whether the stack sets inference:hfToken (its value never reaches the plan)
     warnings: tuple[str, ...]
     cost: StackCost

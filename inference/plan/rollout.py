@@ -16,12 +16,16 @@ REVISION_HISTORY = 3
 MAX_UPDATE_S = 12 * 3600
 
 
-def probes(health_path: str, cold: ColdStart) -> Probes:
-    """The startup probe allows the whole budget; readiness and liveness are fixed, short, after it."""
+def probes(health_path: str, health_timeout_s: int, cold: ColdStart) -> Probes:
+    """The startup probe allows the whole budget; readiness and liveness are fixed, short, after it. Each waits at
+    least as long as one health check of the engine takes, and probes no more often than that."""
+    timeout = max(PROBE_TIMEOUT_S, health_timeout_s)
+    period = max(PROBE_PERIOD_S, timeout)
     return Probes(
-        startup=Probe(health_path, PROBE_PERIOD_S, math.ceil(cold.budget_s / PROBE_PERIOD_S), PROBE_TIMEOUT_S),
-        readiness=Probe(health_path, PROBE_PERIOD_S, READINESS_FAILURES, PROBE_TIMEOUT_S),
-        liveness=Probe(health_path, LIVENESS_PERIOD_S, LIVENESS_FAILURES, LIVENESS_TIMEOUT_S))
+        startup=Probe(health_path, period, math.ceil(cold.budget_s / period), timeout),
+        readiness=Probe(health_path, period, READINESS_FAILURES, timeout),
+        liveness=Probe(health_path, max(LIVENESS_PERIOD_S, timeout), LIVENESS_FAILURES,
+                       max(LIVENESS_TIMEOUT_S, health_timeout_s)))
 
 
 def rollout(cold: ColdStart, max_replicas: int, surge: bool) -> Rollout:
