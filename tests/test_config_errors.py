@@ -55,7 +55,8 @@ def test_field_from_defaults_points_at_the_defaults_line(project):
     text = "defaults:\n  engine: vllm\n  gpu: {type: l40}\nmodels:\n  - name: a\n    source: hf://o/r\n" \
            "    sizeGiB: 16\n    replicas: 1\n"
     msg = project.error(models=text)
-    assert "models.yaml:3: model 'a': field 'gpu.type': Input should be 'a10g', 'l4', 'l40s'" in msg
+    assert ("models.yaml:3: model 'a': field 'gpu.type': got 'l40'; allowed: a10g, l4, l40s, a100-40gb, a100-80gb, "
+            "h100, h200; did you mean 'l40s'?") in msg
 
 
 def test_stack_config_errors_name_stack_file_key_and_line(project):
@@ -83,8 +84,8 @@ def test_eks_target_needs_cluster_and_render_target_rejects_aws_cache(project):
 
 @pytest.mark.parametrize("entry, field, text", [
     ({"source": "http://x/y"}, "source", "allowed: hf://ORG/REPO or s3://BUCKET/PREFIX"),
-    ({"name": "Llama_3"}, "name", "String should match pattern"),
-    ({"name": "a" * 41}, "name", "at most 40 characters"),
+    ({"name": "Llama_3"}, "name", "'Llama_3' character 'L' at position 1 is not allowed (upper-case: use lower case)"),
+    ({"name": "a" * 41}, "name", "is 41 characters long, over the limit of 40"),
     ({"sizeGiB": "16"}, "sizeGiB", "Input should be a valid number, got str '16'"),
     ({"replicas": 0}, "replicas", "greater than or equal to 1"),
     ({"autoscaling": {"minReplicas": 1, "maxReplicas": 2, "metric": "queue", "target": 1}}, "",
@@ -92,7 +93,7 @@ def test_eks_target_needs_cluster_and_render_target_rejects_aws_cache(project):
     ({"image": "vllm/vllm-openai:latest"}, "image", "moving tag 'latest'"),
     ({"image": "vllm/vllm-openai"}, "image", "must be pinned"),
     ({"engineArgs": ["--tensor-parallel-size=2"]}, "", "engineArgs may not set '--tensor-parallel-size'"),
-    ({"env": {"HF_HUB_OFFLINE": "0"}}, "env", "set by the platform"),
+    ({"env": {"HF_HUB_OFFLINE": "0"}}, "env.HF_HUB_OFFLINE", "set by the platform"),
     ({"env": {"N": 1}}, "env.N", "Input should be a valid string"),
     ({"gpu": {"type": "l40s", "count": 3}}, "gpu.count", "tensor-parallel size must be one of 1, 2, 4, 8"),
     ({"engine": "tgi", "replicas": None,

@@ -482,7 +482,7 @@ def bad_string_field(draw: st.DrawFn) -> Bad:
         name = draw(st.one_of(st.sampled_from(PLATFORM_ENV), st.builds("{}{}".format, st.sampled_from(
             ["1", "-", ".", " ", "A-", "A.", "A B"]), st.text(string.ascii_uppercase, max_size=5))))
         m["env"] = {name: "1"}
-        return Bad((label(m, i), "field 'env'"), models=models)
+        return Bad((label(m, i), f"field 'env.{name}'"), models=models)
     if kind == "engine":
         m["engine"] = draw(st.text(max_size=10).filter(lambda e: e not in ENGINES))
         return Bad((label(m, i), "field 'engine'"), models=models)
