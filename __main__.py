@@ -33,7 +33,7 @@ try:
     plan = make_plan(settings, zones)
 except InputError as exc:
     # Bad input registers nothing: the program stops here with every problem, before any resource.
-    raise pulumi.RunError(str(exc)) from None
+    raise pulumi.RunError(str(exc)) from exc  # the cause carries the problems (the render prints them as JSON)
 
 provider, cluster = connect(plan.stack, plan.cluster)
 k8s_opts = pulumi.ResourceOptions(providers=[provider])

@@ -2,26 +2,105 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
+from . import grammar
 from .catalog import GPU_TYPES, INSTANCE_TYPES
+from .charts import CHARTS
 from .engines import ENGINES, PLATFORM_ENV, managed_flag
-from .errors import InputError, Problem
+from .errors import FieldError, InputError, Problem, quote
 from .yaml_loader import Located, load_file
 
-DNS_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
-HF_SOURCE = r"^hf://[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$"
-S3_SOURCE = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[^\s]+$"
 REVISION = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
-ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+SUBNET_ID = r"^subnet-[0-9a-f]{8,17}$"
 TP_SIZES = (1, 2, 4, 8)
+# The weight cache keeps <rev>/ beside <rev>.complete (and its <rev>.complete.tmp) and .<rev>.partial: a revision
+# may not start with '.' (REVISION) nor end like a marker, so no revision's directory is another one's marker.
+MARKER_SUFFIXES = (".complete", ".complete.tmp")
+# Namespaces the model namespace may not be: Kubernetes' own (the program would relabel them restricted and deny
+# their traffic) and those the add-on charts install into (two programs would own one Namespace).
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+# Limits on what one models file may ask for, far above real use (the benchmark's largest file has 500 models).
+MAX_MODELS = 1000
+MAX_LIST_ITEMS = 256  # engineArgs, env entries, pools, subnets, client namespaces
+# A model's strings all land in its Deployment; etcd stores at most 1.5 MiB per request by default (etcd docs,
+# "System limits": --max-request-bytes), so one model's input stays far below, leaving room for the rest.
+MAX_MODEL_INPUT_BYTES = 256 * 1024
+MAX_MODEL_VALUES = 2000  # values in one model after `defaults:` merging; a real model has about 30
+
+# Patterns in plain words, for the errors that quote them.
+PATTERN_WORDS = {
+    REVISION: "a revision (commit, tag or branch) is 1 to 128 letters, digits, '.', '_' and '-', starting with a "
+              "letter or digit",
+    SUBNET_ID: "a subnet ID is 'subnet-' and 8 to 17 lower-case hex digits",
+    r"^sg-[0-9a-f]{8,17}$": "a security group ID is 'sg-' and 8 to 17 lower-case hex digits",
+    r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$": "an EKS cluster name is 1 to 100 letters, digits, '-' and '_', starting with "
+                                         "a letter or digit",
+    r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$": "an IAM role ARN is arn:aws:iam::ACCOUNT:role/NAME (12-digit account)",
+    r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$": "a storage class name is lower-case letters, digits, '-' and '.', starting "
+                                         "and ending with a letter or digit",
+    r"^https?://[^\s/]+(:\d+)?(/[^\s]*)?$": "a Prometheus URL is http://HOST[:PORT][/PATH] or https://...",
+    r"^1\.[0-9]{2}$": "a Kubernetes minor version is like \"1.32\"",
+    r"^[^\x00]+$": "a file path: not empty, no NUL character",
+    r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$": "an import path is s3://BUCKET or s3://BUCKET/PREFIX",
+}
+
+
+def _dns(max_len: int) -> AfterValidator:
+    def check(v: str) -> str:
+        problem = grammar.dns_label(v, max_len)
+        if problem:
+            raise ValueError(f"{quote(v)} {problem}")
+        return v
+    return AfterValidator(check)
+
+
+def _env_key(v: str) -> str:
+    problem = grammar.env_name(v)
+    if problem:
+        raise ValueError(f"{quote(v)} is not an environment variable name: {problem}")
+    if v in PLATFORM_ENV:
+        raise ValueError(f"{quote(v)} is set by the platform and cannot be overridden; reserved: "
+                         + ", ".join(PLATFORM_ENV))
+    return v
+
+
+def _engine_arg(v: str, info: ValidationInfo) -> str:
+    engine = ENGINES.get(info.data.get("engine", ""))
+    flag = None if engine is None else managed_flag(engine, v)
+    if engine is not None and flag is not None:
+        raise ValueError(f"engineArgs may not set {quote(v.split('=', 1)[0])}: {engine.name} reads it as "
+                         f"{quote(flag)}, which comes from the model's fields (gpu.count, contextWindow, batchSize, "
+                         "kvCacheDtype, name); managed flags, in any spelling: " + ", ".join(engine.managed_flags))
+    return v
+
+
+def _unique(v: list[str]) -> list[str]:
+    dup = sorted({x for x in v if v.count(x) > 1})
+    if dup:
+        raise ValueError(f"each entry may appear once; repeated: {', '.join(map(quote, dup))}")
+    return v
+
+
+Unique = AfterValidator(_unique)
 
 GpuType = Literal["a10g", "l4", "l40s", "a100-40gb", "a100-80gb", "h100", "h200"]
 EngineName = Literal["vllm", "sglang", "tgi", "trtllm"]
@@ -88,7 +167,7 @@ class ArchitectureSpec(Strict):
 
 
 class ModelSpec(Strict):
-    name: Annotated[str, Field(pattern=DNS_LABEL, max_length=40)]
+    name: Annotated[str, _dns(40)]
     source: Annotated[str, Field(max_length=512)]
     revision: Annotated[str, Field(pattern=REVISION)] = "main"
     size_gib: Annotated[float, Field(gt=0, le=4096, allow_inf_nan=False, alias="sizeGiB")]
@@ -102,14 +181,25 @@ class ModelSpec(Strict):
     architecture: ArchitectureSpec | None = None
     kv_cache_dtype: Literal["auto", "fp8"] = "auto"
     rollout: Literal["surge", "replace"] = "surge"
-    engine_args: list[str] = []
-    env: dict[str, str] = {}
+    # Validated item by item (engineArgs[i], env.NAME), so each error points at its own line, all at once.
+    engine_args: Annotated[list[Annotated[str, AfterValidator(_engine_arg)]], Field(max_length=MAX_LIST_ITEMS)] = []
+    env: Annotated[dict[Annotated[str, AfterValidator(_env_key)], str], Field(max_length=MAX_LIST_ITEMS)] = {}
 
     @field_validator("source")
     @classmethod
     def _source(cls, v: str) -> str:
-        if not (re.match(HF_SOURCE, v) or re.match(S3_SOURCE, v)):
-            raise ValueError(f"'{v}' is not a model source; allowed: hf://ORG/REPO or s3://BUCKET/PREFIX")
+        problem = grammar.model_source(v)
+        if problem:
+            raise ValueError(f"{quote(v)}: {problem}")
+        return v
+
+    @field_validator("revision")
+    @classmethod
+    def _revision(cls, v: str) -> str:
+        suffix = next((s for s in MARKER_SUFFIXES if v.endswith(s)), None)
+        if suffix:
+            raise ValueError(f"{quote(v)} ends with {quote(suffix)}, the weight cache's completion marker for "
+                             f"revision {quote(v.removesuffix(suffix))}: the two would collide; rename the revision")
         return v
 
     @field_validator("image")
@@ -117,11 +207,14 @@ class ModelSpec(Strict):
     def _image(cls, v: str | None) -> str | None:
         if v is None:
             return v
+        problem = grammar.image_reference(v)
+        if problem:
+            raise ValueError(f"image {quote(v)} is not an OCI image reference: {problem}")
         last = v.rsplit("/", 1)[-1]
-        if re.search(r"\s", v) or not ("@sha256:" in last or ":" in last):
-            raise ValueError(f"image '{v}' must be pinned: REPOSITORY:TAG or REPOSITORY@sha256:DIGEST")
+        if not ("@" in last or ":" in last):
+            raise ValueError(f"image {quote(v)} must be pinned: REPOSITORY:TAG or REPOSITORY@sha256:DIGEST")
         if last.split("@")[0].endswith(":latest"):
-            raise ValueError(f"image '{v}' uses the moving tag 'latest'; pin a version tag or digest")
+            raise ValueError(f"image {quote(v)} uses the moving tag 'latest'; pin a version tag or digest")
         return v
 
     @field_validator("image")
@@ -132,37 +225,30 @@ class ModelSpec(Strict):
             raise ValueError(f"engine {engine.name} needs 'image': {engine.image_note}")
         return v
 
-    @field_validator("env")
+    @field_validator("kv_cache_dtype")
     @classmethod
-    def _env(cls, v: dict[str, str]) -> dict[str, str]:
-        for key in v:
-            if not re.match(ENV_NAME, key):
-                raise ValueError(f"'{key}' is not an environment variable name (letters, digits, _; not a digit first)")
-            if key in PLATFORM_ENV:
-                raise ValueError(f"'{key}' is set by the platform and cannot be overridden; reserved: "
-                                 + ", ".join(PLATFORM_ENV))
+    def _kv_flag(cls, v: str, info: ValidationInfo) -> str:
+        engine = ENGINES.get(info.data.get("engine", ""))
+        if v == "fp8" and engine is not None and not engine.kv_cache_fp8:
+            raise ValueError(f"engine {engine.name} takes its KV-cache dtype from its options file, not a flag this "
+                             "program sets; engines that take kvCacheDtype fp8: "
+                             + ", ".join(n for n, e in ENGINES.items() if e.kv_cache_fp8))
+        return v
+
+    @field_validator("autoscaling")
+    @classmethod
+    def _metric(cls, v: Autoscaling | None, info: ValidationInfo) -> Autoscaling | None:
+        engine = ENGINES.get(info.data.get("engine", ""))
+        if v is not None and engine is not None and v.metric not in engine.metrics:
+            offered = ", ".join(engine.metrics) or "none (use a fixed 'replicas')"
+            raise FieldError(("metric",), f"engine {engine.name} exposes no {quote(v.metric)} metric; "
+                                          f"metrics it offers: {offered}")
         return v
 
     @model_validator(mode="after")
     def _check(self) -> ModelSpec:
         if (self.replicas is None) == (self.autoscaling is None):
             raise ValueError("set exactly one of 'replicas' (a fixed count) or 'autoscaling'")
-        engine = ENGINES[self.engine]
-        for arg in self.engine_args:
-            flag = managed_flag(engine, arg)
-            if flag is not None:
-                raise ValueError(f"engineArgs may not set '{arg.split('=', 1)[0]}': {self.engine} reads it as "
-                                 f"'{flag}', which comes from the model's fields (gpu.count, contextWindow, "
-                                 "batchSize, kvCacheDtype, name); managed flags, in any spelling: "
-                                 + ", ".join(engine.managed_flags))
-        if self.kv_cache_dtype == "fp8" and not engine.kv_cache_fp8:
-            raise ValueError(f"kvCacheDtype fp8: engine {self.engine} takes its KV-cache dtype from a config file, "
-                             "not a flag this program sets; allowed with kvCacheDtype fp8: "
-                             + ", ".join(n for n, e in ENGINES.items() if e.kv_cache_fp8))
-        if self.autoscaling and self.autoscaling.metric not in engine.metrics:
-            offered = ", ".join(engine.metrics) or "none (use a fixed 'replicas')"
-            raise ValueError(f"engine {self.engine} exposes no '{self.autoscaling.metric}' metric; "
-                             f"metrics it offers: {offered}")
         return self
 
     @property
@@ -178,13 +264,16 @@ class ModelSpec(Strict):
 
 class ClusterCfg(Strict):
     name: Annotated[str, Field(pattern=r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$")]
-    subnet_ids: Annotated[list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]], Field(min_length=1)]
-    security_group_ids: list[Annotated[str, Field(pattern=r"^sg-[0-9a-f]{8,17}$")]] = []
+    # Each subnet gets one EFS mount target named by it: a repeated subnet would be two resources with one name.
+    subnet_ids: Annotated[list[Annotated[str, Field(pattern=SUBNET_ID)]],
+                          Field(min_length=1, max_length=MAX_LIST_ITEMS), Unique]
+    security_group_ids: Annotated[list[Annotated[str, Field(pattern=r"^sg-[0-9a-f]{8,17}$")]],
+                                  Field(max_length=MAX_LIST_ITEMS), Unique] = []
     node_role_arn: Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$")] | None = None
 
 
 class NodePoolCfg(Strict):
-    name: Annotated[str, Field(pattern=DNS_LABEL, max_length=40)]
+    name: Annotated[str, _dns(40)]
     instance_type: str
     min_nodes: Annotated[int, Field(ge=0, le=1000)]
     max_nodes: Annotated[int, Field(ge=1, le=1000)]
@@ -212,8 +301,16 @@ class FsxCache(Strict):
     kind: Literal["fsx-lustre"]
     storage_gib: Annotated[int, Field(alias="storageGiB")]
     throughput_per_tib: Literal[125, 250, 500, 1000] = Field(alias="throughputPerTiB")
-    subnet_id: Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]
+    subnet_id: Annotated[str, Field(pattern=SUBNET_ID)]
     s3_import_path: Annotated[str, Field(pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$")] | None = None
+
+    @field_validator("s3_import_path")
+    @classmethod
+    def _bucket(cls, v: str | None) -> str | None:
+        problem = None if v is None else grammar.s3_bucket(v.removeprefix("s3://").split("/", 1)[0])
+        if problem:
+            raise ValueError(f"{quote(v)}: {problem}")
+        return v
 
     @field_validator("storage_gib")
     @classmethod
@@ -288,19 +385,33 @@ class PrefetchCfg(Strict):
 class StackCfg(Strict):
     target: Literal["render", "eks"]
     models_file: Annotated[str, Field(pattern=r"^[^\x00]+$")] = "models.yaml"  # a path: not empty, no NUL
-    namespace: Annotated[str, Field(pattern=DNS_LABEL, max_length=63)] = "inference"
+    namespace: Annotated[str, _dns(63)] = "inference"
     cluster: Annotated[ClusterCfg | None, Field(validate_default=True)] = None
-    node_pools: Annotated[list[NodePoolCfg], Field(min_length=1)]
+    node_pools: Annotated[list[NodePoolCfg], Field(min_length=1, max_length=MAX_LIST_ITEMS)]
     cache: CacheCfg = PvcCache(kind="pvc", storage_class="standard", size_gib=1000)
     autoscaler: Literal["keda", "hpa"] = "keda"
     monitoring: MonitoringCfg = MonitoringCfg()
     addons: AddonsCfg = AddonsCfg()
     prefetch: PrefetchCfg = PrefetchCfg()
     kubernetes_version: Annotated[str, Field(pattern=r"^1\.[0-9]{2}$")] = "1.32"  # [0-9]: \d matches any script
-    allowed_client_namespaces: list[Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]] | None = None
+    # An empty list would render a NetworkPolicy selector `values: []`, which the API server refuses.
+    allowed_client_namespaces: Annotated[list[Annotated[str, _dns(63)]],
+                                         Field(max_length=MAX_LIST_ITEMS), Unique] | None = None
     hf_token: bool = False  # whether the secret is set; its value stays an Output in __main__.py
 
     # Field validators rather than one model validator, so each error names its key (fields validate in order).
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, v: str) -> str:
+        if v in SYSTEM_NAMESPACES:
+            raise ValueError(f"{quote(v)} is a Kubernetes system namespace: the program would label it restricted "
+                             "and deny its traffic by default; choose a namespace of its own, like 'inference'")
+        addon = next((key for key, chart in CHARTS.items() if chart.namespace == v), None)
+        if addon:
+            raise ValueError(f"{quote(v)} is the namespace of the {addon} add-on's chart; the models need a "
+                             "namespace of their own, like 'inference'")
+        return v
+
     @field_validator("cluster")
     @classmethod
     def _cluster(cls, v: ClusterCfg | None, info: ValidationInfo) -> ClusterCfg | None:
@@ -325,6 +436,15 @@ class StackCfg(Strict):
                              "the render target allows cache kind 'pvc'")
         return v
 
+    @field_validator("allowed_client_namespaces")
+    @classmethod
+    def _some_clients(cls, v: list[str] | None) -> list[str] | None:
+        if v == []:
+            raise ValueError("is an empty list, which would render a NetworkPolicy the API server refuses (an 'In' "
+                             "selector with no values); list the client namespaces, or leave the key out to allow "
+                             "only the models' own namespace")
+        return v
+
     @property
     def client_namespaces(self) -> list[str]:
         return self.allowed_client_namespaces if self.allowed_client_namespaces is not None else [self.namespace]
@@ -337,6 +457,7 @@ STACK_KEYS: dict[str, bool] = {
     "allowedClientNamespaces": True, "hfToken": False,
 }
 SECRET_KEYS = ("hfToken",)
+MAX_CONFIG_CHARS = 256 * 1024  # one stack value as the Pulumi CLI passes it (JSON for structured keys)
 
 
 # ---------------------------------------------------------------- loading
@@ -425,23 +546,73 @@ def _aliases(cls: type[BaseModel]) -> list[str]:
     return [f.alias or n for n, f in cls.model_fields.items() if n != "hf_token"]
 
 
+def _annotation(cls: Any, loc: tuple[Any, ...]) -> Any:
+    """The annotation at an error location (None when it cannot be followed)."""
+    tp = cls
+    for part in loc:
+        tp = _step(tp, part)
+        if tp is None:
+            return None
+    return tp
+
+
+def _near(value: Any, allowed: list[str]) -> str:
+    """'; did you mean X?' for a near miss (case, a typo, a dropped character), else ''."""
+    if not isinstance(value, str):
+        return ""
+    folded = {a.lower(): a for a in allowed}
+    hit = folded.get(value.strip().lower()) or next(iter(difflib.get_close_matches(value, allowed, n=1, cutoff=0.8)),
+                                                    None)
+    return f"; did you mean {quote(hit)}?" if hit else ""
+
+
+def _got(value: Any, typed: bool = False) -> str:
+    if isinstance(value, list | dict):
+        return f"got a {type(value).__name__} of {len(value)} items"
+    return f"got {type(value).__name__} {quote(value)}" if typed and isinstance(value, str) else f"got {quote(value)}"
+
+
+def _message(err: dict[str, Any], cls: type[BaseModel], full: tuple[Any, ...], loc: tuple[Any, ...]) -> str:
+    """An error in plain words: what was given, what is allowed, and a near miss when there is one."""
+    kind, value, ctx = err["type"], err.get("input"), err.get("ctx") or {}
+    msg = err["msg"].removeprefix("Value error, ")
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(cls, full)
+        return f"unknown key {quote(loc[-1])}" + (f"; allowed keys: {', '.join(allowed)}{_near(loc[-1], allowed)}"
+                                                   if allowed else "")
+    if kind == "missing":
+        return "required field is missing"
+    if kind in ("int_type", "float_type", "string_type", "bool_type", "list_type", "dict_type", "model_type"):
+        return f"{msg}, {_got(value, typed=True)}"
+    if kind == "literal_error":
+        allowed = re.findall(r"'([^']*)'", ctx.get("expected", ""))
+        return f"{_got(value)}; allowed: {', '.join(allowed)}{_near(value, allowed)}"
+    if kind == "union_tag_invalid":
+        allowed = re.findall(r"'([^']*)'", ctx.get("expected_tags", ""))
+        return f"{ctx.get('discriminator', 'kind')} {_got(ctx.get('tag'))}; allowed: {', '.join(allowed)}" + _near(
+            ctx.get("tag"), allowed)
+    if kind == "string_pattern_mismatch":
+        return f"{PATTERN_WORDS.get(ctx.get('pattern'), msg)}; {_got(value)}"
+    if kind in ("too_long", "too_short", "string_too_long", "string_too_short") or kind.startswith(
+            ("greater_than", "less_than", "finite_number")):
+        return f"{msg}; {_got(value)}"
+    return msg
+
+
 def _problems(exc: ValidationError, cls: type[BaseModel], file: str, line_of, model: str | None,
               prefix: tuple[Any, ...] = ()) -> list[Problem]:
     out = []
     for err in exc.errors(include_url=False):
         full = err["loc"]
         loc = tuple(p for p in full if p not in CACHE_KINDS)
+        msg = _message(err, cls, full, loc)
+        if loc[-1:] == ("[key]",):  # a mapping key's own error (env names): at the key, like its value's error
+            loc = loc[:-1]
+        error = (err.get("ctx") or {}).get("error")
+        if isinstance(error, FieldError):
+            loc = (*loc, *error.at)
         field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in (*prefix, *loc)).lstrip(".")
         field = field.replace(":.", ":")
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            allowed = _allowed_keys(cls, full)
-            msg = f"unknown key '{loc[-1]}'" + (f"; allowed keys: {', '.join(allowed)}" if allowed else "")
-        elif err["type"] == "missing":
-            msg = "required field is missing"
-        elif err["type"] in ("int_type", "float_type", "string_type", "bool_type", "list_type", "dict_type",
-                             "model_type"):
-            msg = f"{msg}, got {type(err['input']).__name__} {err['input']!r}"[:300]
         out.append(Problem(file, msg, line_of(loc), model, field or None))
     return out
 
@@ -463,8 +634,9 @@ def load_stack(raw: dict[str, Any], stack_file: str, stack_src: Located | None) 
         for key in stack_src.data["config"]:
             ns, _, name = str(key).partition(":")
             if ns == "inference" and name not in STACK_KEYS:
-                problems.append(Problem(stack_file, f"unknown config key '{key}'; allowed: "
-                                        + ", ".join(f"inference:{k}" for k in STACK_KEYS),
+                problems.append(Problem(stack_file, f"unknown config key {quote(key)}; allowed: "
+                                        + ", ".join(f"inference:{k}" for k in STACK_KEYS)
+                                        + _near(name, list(STACK_KEYS)).replace("'", "'inference:", 1),
                                         stack_src.line(("config", key))))
     if problems:
         raise InputError(problems)
@@ -481,6 +653,38 @@ def _merge(base: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
     for key, value in own.items():
         out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
     return out
+
+
+def _over_budget(model: dict[str, Any]) -> tuple[str, str] | None:
+    """(field, message) when one model's input is over MAX_MODEL_INPUT_BYTES or MAX_MODEL_VALUES; stops early."""
+    sizes: dict[str, int] = {}
+    count = 0
+    for key, value in model.items():
+        stack, size = [value], 0
+        while stack:
+            item = stack.pop()
+            count += 1
+            if count > MAX_MODEL_VALUES:
+                return key, (f"holds more than {MAX_MODEL_VALUES} values (with its defaults), the limit for one model")
+            if isinstance(item, dict):
+                stack.extend(item.keys())
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(item)
+            else:
+                size += len(item.encode("utf-8", "replace")) if isinstance(item, str) else 8
+            if size > MAX_MODEL_INPUT_BYTES:
+                return key, (f"holds more than {MAX_MODEL_INPUT_BYTES // 1024} KiB of text (with its defaults), the "
+                             "limit for one model: its Deployment must stay far below the 1.5 MiB the Kubernetes API "
+                             "server's etcd stores per object")
+        sizes[key] = size
+    total = sum(sizes.values())
+    if total > MAX_MODEL_INPUT_BYTES:
+        key = max(sizes, key=lambda k: sizes[k])
+        return key, (f"the model holds {total // 1024} KiB of text (with its defaults), over the limit of "
+                     f"{MAX_MODEL_INPUT_BYTES // 1024} KiB for one model ({key} holds {sizes[key] // 1024} KiB): its "
+                     "Deployment must stay far below the 1.5 MiB the Kubernetes API server's etcd stores per object")
+    return None
 
 
 def load_models(src: Located) -> tuple[ModelSpec, ...]:
@@ -504,6 +708,9 @@ def load_models(src: Located) -> tuple[ModelSpec, ...]:
                                   src.line(("defaults", "name")), field="defaults.name")])
     if not isinstance(models, list) or not models:
         raise InputError([Problem(file, "'models' must be a non-empty list of models", src.line(("models",)))])
+    if len(models) > MAX_MODELS:
+        raise InputError([Problem(file, f"lists {len(models)} models, over the limit of {MAX_MODELS} for one stack; "
+                                        "split them across stacks", src.line(("models",)), field="models")])
 
     problems: list[Problem] = []
     specs: list[ModelSpec] = []
@@ -518,6 +725,10 @@ def load_models(src: Located) -> tuple[ModelSpec, ...]:
             base.pop("autoscaling", None)
         merged = _merge(base, entry)
         name = entry.get("name") if isinstance(entry.get("name"), str) else f"models[{i}]"
+        too_big = _over_budget(merged)
+        if too_big:
+            problems.append(Problem(file, too_big[1], model_line(src, i, (too_big[0],)), name, too_big[0]))
+            continue
 
         try:
             specs.append(ModelSpec.model_validate(merged, by_name=False))
@@ -546,12 +757,19 @@ def decode_config(values: dict[str, str | None], stack_file: str, stack_src: Loc
         value = values.get(key)
         if value is None:
             continue
+        if len(value) > MAX_CONFIG_CHARS:
+            raise InputError([Problem(stack_file, f"is {len(value)} characters long, over the limit of "
+                                      f"{MAX_CONFIG_CHARS} for one stack value", _stack_lines(stack_src, (key,)),
+                                      field=f"inference:{key}")])
         if structured:
             try:
                 raw[key] = json.loads(value)
             except json.JSONDecodeError:
                 raise InputError([Problem(stack_file, "must be a YAML mapping or list, not a plain string",
                                           _stack_lines(stack_src, (key,)), field=f"inference:{key}")]) from None
+            except RecursionError:  # the CLI passes what the stack file holds: nesting no real value has
+                raise InputError([Problem(stack_file, "is nested too deeply", _stack_lines(stack_src, (key,)),
+                                          field=f"inference:{key}")]) from None
         else:
             raw[key] = value
     if "hfToken" in raw:

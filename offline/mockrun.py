@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 from pulumi.runtime import config as runtime_config
 from pulumi.runtime import mocks, rpc, settings
 from pulumi.runtime.stack import run_pulumi_func
+
+from inference.errors import InputError
+from inference.yaml_loader import load_file
 
 PROJECT = "inference"
 ROOT = Path(__file__).resolve().parent.parent
@@ -229,9 +231,9 @@ def stack_config(root: Path, stack: str) -> tuple[dict[str, str], list[str]]:
         raise FileNotFoundError(f"no stack file {path.name} in {root}; stacks here: "
                                 + ", ".join(sorted(p.name[7:-5] for p in root.glob("Pulumi.*.yaml"))))
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8", errors="replace")) or {}
-    except (yaml.YAMLError, ValueError):
-        data = {}  # a broken stack file is the program's to report, with its line (config.load_settings)
+        data = load_file(path, path.name).data
+    except InputError:
+        data = {}  # a broken stack file is the program's to report, with its line (settings.load_settings)
     config = data.get("config") if isinstance(data, dict) else None
     values: dict[str, str] = {}
     secrets: list[str] = []
@@ -247,8 +249,10 @@ def stack_config(root: Path, stack: str) -> tuple[dict[str, str], list[str]]:
             values[key] = "true" if value else "false"
         elif isinstance(value, int | float):
             values[key] = str(value)
+        elif isinstance(value, dict | list):
+            values[key] = json.dumps(value, default=str)  # dates inside, as the CLI's YAML decoder gives strings
         else:
-            values[key] = json.dumps(value)
+            values[key] = str(value)  # a date: the Pulumi CLI passes what the file says
     return values, secrets
 
 

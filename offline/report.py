@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from inference.errors import InputError, safe
 from inference.plan.units import nodes
 
 
@@ -100,4 +102,25 @@ def markdown(plan: dict[str, Any], stack: str) -> str:
              f"_Prices: EC2 on-demand as of {plan['cost']['pricesAsOf']} unless a pool sets `hourlyPrice`._"]
     if plan["warnings"]:
         parts += ["", "**Warnings**", "", *(f"- {w}" for w in plan["warnings"])]
+    return "\n".join(parts) + "\n"
+
+
+def _md_code(text: str) -> str:
+    """Inline code that holds any text: a fence longer than any run of backticks in it."""
+    fence = "`" * (max((len(r) for r in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def errors_markdown(error: InputError, stack: str) -> str:
+    """The problems as a pull-request comment: one bullet per problem, every value in inline code."""
+    count = len(error.problems)
+    parts = [f"### inference plan: stack `{stack}` has {count} problem{'s' if count != 1 else ''}", ""]
+    for p in error.shown:
+        where = f"{p.file}:{p.line}" if p.line else p.file
+        names = "".join(f" {label} {_md_code(safe(value))}" for label, value in (("model", p.model), ("field", p.field))
+                        if value)
+        parts.append(f"- {_md_code(safe(where))}{names}: {_md_code(safe(p.message))}")
+    if error.omitted:
+        parts += ["", f"_... and {error.omitted} more (only the first {len(error.shown)} are shown)._"]
     return "\n".join(parts) + "\n"

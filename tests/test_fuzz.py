@@ -24,7 +24,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from inference.catalog import GPU_TYPES, INSTANCE_TYPES
+from inference.charts import CHARTS
 from inference.engines import ENGINES, PLATFORM_ENV
+from inference.errors import quote
+from inference.grammar import BUCKET_PREFIXES, BUCKET_SUFFIXES
 from inference.settings import STACK_KEYS
 from offline import render
 
@@ -84,6 +87,7 @@ def problems(message: str) -> list[str]:
 def assert_names(message: str, bad: Bad) -> None:
     """One problem line starts with the file (and line, if known) and holds every needle; no traceback."""
     assert "Traceback" not in message and 'File "' not in message, message
+    assert not [c for c in message if not c.isprintable() and c != "\n"], f"raw control character in {message!r}"
     lines = problems(message)
     ours = [p for p in lines if re.match(rf"{re.escape(bad.file)}(:\d+)?: ", p)
             and all(n in p for n in bad.needles)]
@@ -484,7 +488,7 @@ def bad_string_field(draw: st.DrawFn) -> Bad:
         name = draw(st.one_of(st.sampled_from(PLATFORM_ENV), st.builds("{}{}".format, st.sampled_from(
             ["1", "-", ".", " ", "A-", "A.", "A B"]), st.text(string.ascii_uppercase, max_size=5))))
         m["env"] = {name: "1"}
-        return Bad((label(m, i), "field 'env'"), models=models)
+        return Bad((label(m, i), f"field 'env.{name}'"), models=models)
     if kind == "engine":
         m["engine"] = draw(st.text(max_size=10).filter(lambda e: e not in ENGINES))
         return Bad((label(m, i), "field 'engine'"), models=models)
@@ -566,6 +570,151 @@ def over_capacity(draw: st.DrawFn) -> Bad:
     return Bad(("field 'inference:cache'", "weight cache holds"), file=STACK_FILE, models=models, config=small)
 
 
+# ----------------------------------------------------------------- hostile input (issues 15, 16)
+
+CONTROL = st.sampled_from(["\n", "\r", "\t", "\x1b[2J", "\x1b]0;x\x07", "\x00", "\x7f", "\u202e", "\x08", "\u2028"])
+
+
+@st.composite
+def hostile_nesting(draw: st.DrawFn) -> Bad:
+    """Flow or block nesting past the limit, thousands of levels deep, in a model or the stack file."""
+    flow = draw(st.booleans())
+    depth = draw(st.integers(33, 5000 if flow else 800))  # block nesting grows the file quadratically: under 1 MiB
+    nested = "[" * depth + "]" * depth if flow else "\n" + "".join("  " * (i + 2) + "-\n" for i in range(depth))
+    if draw(st.booleans()):
+        field = draw(st.sampled_from(["engineArgs", "env", "gpu"]))
+        text = "\n".join(emit(VALID)) + f"\n    {field}: {nested}\n"
+        return Bad(("nested more than 32 levels deep, the limit",), models=text)
+    config = _bytes(cfg(), "config").decode() + f"  inference:nodePools: {nested}\n"
+    return Bad(("nested more than 32 levels deep, the limit",), file=STACK_FILE, config=config)
+
+
+@st.composite
+def over_a_limit(draw: st.DrawFn) -> Bad:
+    """A file, one value, a list, one model's text or the number of models past its limit."""
+    kind = draw(st.integers(0, 4))
+    models = [dict(VALID[0])]
+    if kind == 0:
+        padding = b"#" * draw(st.integers(1024 * 1024, 3 * 1024 * 1024)) + b"\n"
+        which = draw(st.sampled_from([MODELS_FILE, STACK_FILE]))
+        if which == MODELS_FILE:
+            return Bad(("is larger than 1024 KiB, the limit",), models=padding + _bytes(models, "models"))
+        return Bad(("is larger than 1024 KiB, the limit",), file=STACK_FILE, config=padding + _bytes(cfg(), "config"))
+    if kind == 1:
+        field = draw(st.sampled_from(["source", "revision", "image", "env.A", "engineArgs"]))
+        value = "x" * draw(st.integers(64 * 1024 + 1, 200_000))
+        put(models[0], field, [value] if field == "engineArgs" else value)
+        return Bad(("over the limit of 65536 for one value", f"field 'models[0].{field}".replace(".engineArgs",
+                                                                                                ".engineArgs[0]")),
+                   models=models)
+    if kind == 2:
+        field = draw(st.sampled_from(["engineArgs", "env"]))
+        n = draw(st.integers(257, 900))  # beyond 1000 entries the 2000-values limit for one model answers first
+        models[0][field] = [f"--x{i}" for i in range(n)] if field == "engineArgs" else {f"A{i}": "1" for i in range(n)}
+        return Bad((label(models[0], 0), f"field '{field}'", "at most 256 items"), models=models)
+    if kind == 3:
+        field = draw(st.sampled_from(["engineArgs", "env"]))
+        size = draw(st.integers(5, 40))
+        chunk = "y" * 60_000  # written once, repeated by aliases: the file stays small, the model does not
+        items = [f'&c "{chunk}"', *["*c"] * (size - 1)]
+        value = f"[{', '.join(items)}]" if field == "engineArgs" else \
+            "{" + ", ".join(f"A{i}: {item}" for i, item in enumerate(items)) + "}"
+        text = "\n".join(emit(models)) + f"\n    {field}: {value}\n"
+        return Bad((label(models[0], 0), f"field '{field}'", "256 KiB of text", "the limit"), models=text)
+    n = draw(st.integers(1001, 1500))
+    line = '  - {"name": "m", "source": "hf://o/r", "sizeGiB": 1, "gpu": {"type": "l40s"}, "replicas": 1}\n'
+    return Bad((f"lists {n} models, over the limit of 1000",), models="models:\n" + line * n)
+
+
+@st.composite
+def control_characters(draw: st.DrawFn) -> Bad:
+    """Whitespace, terminal escapes and bidi controls inside values that become names, labels, paths or env names."""
+    models, i, m = draw(one_model())
+    field = draw(st.sampled_from(["name", "source", "revision", "image", "env"]))
+    base = {"name": m["name"], "source": m["source"], "revision": m["revision"], "image": "vllm/vllm-openai:v0.31.0",
+            "env": "NCCL_DEBUG"}[field]
+    at = draw(st.integers(0, len(base)))
+    value = base[:at] + draw(CONTROL) + base[at:]
+    if field == "env":
+        m["env"] = {value: "1"}
+        return Bad((label(m, i), "field 'env.", "environment variable name"), models=models)
+    m[field] = value
+    who = f"model {quote(value)}" if field == "name" else label(m, i)  # messages escape what they echo
+    return Bad((who, f"field '{field}'"), models=models)
+
+
+@st.composite
+def collection_tag(draw: st.DrawFn) -> Bad:
+    """A tag on a mapping, a sequence or a scalar, anywhere: tags are refused everywhere."""
+    tag = draw(st.sampled_from(["!!map", "!!seq", "!!omap", "!!set", "!!python/object:os.system", "!!python/tuple",
+                                "!custom", "!", "!!str", "!!binary", "!<tag:yaml.org,2002:map>"]))
+    where = draw(st.sampled_from(["models", "model", "gpu", "env", "engineArgs", "stack"]))
+    if where == "stack":
+        return Bad(("not valid YAML here: tag", "YAML tags"), file=STACK_FILE,
+                   config=f"config: {tag} {{inference:target: render}}\n")
+    lines = emit(VALID)
+    if where == "models":
+        text = f"models: {tag} " + json.dumps(VALID) + "\n"
+    elif where == "model":
+        text = f"models:\n  - {tag} " + json.dumps(VALID[0]) + "\n"
+    else:
+        value = {"gpu": '{"type": "l40s"}', "env": '{"A": "1"}', "engineArgs": '["--x"]'}[where]
+        text = "\n".join(line for line in lines if not line.lstrip(" -").startswith(f"{where}:")) + \
+            f"\n    {where}: {tag} {value}\n"
+    return Bad(("not valid YAML here: tag", "YAML tags"), models=text)
+
+
+@st.composite
+def bad_image_reference(draw: st.DrawFn) -> Bad:
+    """References outside the OCI grammar: spaces, an empty or long tag, upper-case paths, bad digests, ports."""
+    repo = draw(st.sampled_from(["vllm/vllm-openai", "ghcr.io/org/engine", "registry.local:5000/team/img", "img"]))
+    image = draw(st.one_of(
+        st.builds("{}:".format, st.just(repo)),
+        st.builds("{}:{}".format, st.just(repo), st.text(string.ascii_letters, min_size=129, max_size=140)),
+        st.builds("{}:{}".format, st.just(repo), st.sampled_from(["-v1", ".v1", "v 1", "v1/x", "v1!"])),
+        st.builds("{}/{}:v1".format, st.just(repo), st.sampled_from(["Engine", "a..b", "a-", "_a", "a__-b", ""])),
+        st.builds("{}@{}".format, st.just(repo), st.sampled_from(["sha256:abc", "md5:" + "0" * 32, "sha256:" + "G" * 64,
+                                                                 "sha256", "sha512:" + "0" * 64])),
+        st.builds("host:{}/{}:v1".format, st.sampled_from(["x", "80a", ""]), st.just("img")),
+        st.builds("{}/{}:v1".format, st.sampled_from(["-bad.io", "bad_.io", "a..io"]), st.just("img")),
+    ))
+    models, i, m = draw(one_model())
+    m["image"] = image
+    return Bad((label(m, i), "field 'image'", "is not an OCI image reference"), models=models)
+
+
+@st.composite
+def bad_bucket_or_prefix(draw: st.DrawFn) -> Bad:
+    """s3:// sources S3 or IAM would misread: bucket names S3 never permits, glob characters in the prefix."""
+    bucket = draw(st.one_of(
+        st.builds("{}..{}".format, st.sampled_from(["a", "ab"]), st.sampled_from(["b", "bc"])),
+        st.builds("{}.-{}".format, st.sampled_from(["ab", "a"]), st.sampled_from(["b", "cd"])),
+        st.builds("{}-.{}".format, st.sampled_from(["ab", "a"]), st.sampled_from(["b", "cd"])),
+        st.builds("{}.{}.{}.{}".format, *[st.integers(0, 255)] * 4),
+        st.builds("{}{}".format, st.sampled_from(BUCKET_PREFIXES), st.text(string.ascii_lowercase, min_size=3,
+                                                                           max_size=8)),
+        st.builds("{}{}".format, st.text(string.ascii_lowercase, min_size=3, max_size=8),
+                  st.sampled_from(BUCKET_SUFFIXES)),
+    ))
+    models, i, m = draw(one_model())
+    if draw(st.booleans()):
+        m["source"] = f"s3://{bucket}/llama/8b"
+        return Bad((label(m, i), "field 'source'", "bucket"), models=models)
+    glob = draw(st.sampled_from(["*", "?", "llama/*", "ll?ma", "a*/b", "[ab]", "a b", "a\\b", "a{1}"]))
+    m["source"] = f"s3://weights-bucket/{glob}"
+    return Bad((label(m, i), "field 'source'", "prefix character"), models=models)
+
+
+@st.composite
+def cache_layout_revision(draw: st.DrawFn) -> Bad:
+    """Revisions that are another revision's completion marker (or its temporary file)."""
+    models, i, m = draw(one_model())
+    base = draw(st.sampled_from(["main", "v1.0", "0e9e39f249a16976918f6564b8830bc894c89659"]))
+    suffix = draw(st.sampled_from([".complete", ".complete.tmp"]))
+    m["revision"] = base + suffix
+    return Bad((label(m, i), "field 'revision'", "completion marker"), models=models)
+
+
 MODELS_CASES: dict[str, tuple[st.SearchStrategy[Bad], int]] = {
     "wrong_type": (wrong_type(), 40),
     "wrong_type_in_list_or_map": (wrong_type_in_list_or_map(), 10),
@@ -590,6 +739,13 @@ MODELS_CASES: dict[str, tuple[st.SearchStrategy[Bad], int]] = {
     "bad_defaults": (bad_defaults(), 10),
     "broken_yaml": (broken_yaml(), len(BROKEN_YAML)),
     "over_capacity": (over_capacity(), 15),
+    "hostile_nesting": (hostile_nesting(), 12),
+    "over_a_limit": (over_a_limit(), 15),
+    "control_characters": (control_characters(), 25),
+    "collection_tag": (collection_tag(), 20),
+    "bad_image_reference": (bad_image_reference(), 25),
+    "bad_bucket_or_prefix": (bad_bucket_or_prefix(), 20),
+    "cache_layout_revision": (cache_layout_revision(), 8),
 }
 
 
@@ -776,6 +932,44 @@ def broken_stack_file(draw: st.DrawFn) -> Bad:
                config=cfg(**{missing: None}) if text is None else text)
 
 
+@st.composite
+def namespace_not_ours(draw: st.DrawFn) -> Bad:
+    """A model namespace that Kubernetes or an add-on chart owns."""
+    ns = draw(st.sampled_from(["default", "kube-system", "kube-public", "kube-node-lease",
+                               *(c.namespace for c in CHARTS.values())]))
+    return Bad(("field 'inference:namespace'", f"'{ns}' is"), file=STACK_FILE, config=cfg(namespace=ns))
+
+
+@st.composite
+def lists_that_never_deploy(draw: st.DrawFn) -> Bad:
+    """An empty client list (a NetworkPolicy the API server refuses) or a repeated subnet, group or namespace."""
+    kind = draw(st.integers(0, 2))
+    if kind == 0:
+        return Bad(("field 'inference:allowedClientNamespaces'", "empty list"), file=STACK_FILE,
+                   config=cfg(allowedClientNamespaces=[]))
+    if kind == 1:
+        ns = draw(st.sampled_from(["gateway", "inference", "apps"]))
+        return Bad(("field 'inference:allowedClientNamespaces'", f"repeated: '{ns}'"), file=STACK_FILE,
+                   config=cfg(allowedClientNamespaces=["a", ns, "b", ns]))
+    key = draw(st.sampled_from(["subnetIds", "securityGroupIds"]))
+    item = "subnet-0a1b2c3d4e5f60001" if key == "subnetIds" else "sg-0a1b2c3d4e5f60001"
+    cluster = {"name": "ml-prod", "subnetIds": ["subnet-0a1b2c3d4e5f60002"], key: [item, item]}
+    return Bad((f"field 'inference:cluster.{key}'", f"repeated: '{item}'"), file=STACK_FILE,
+               config=cfg(PROD, cluster=cluster))
+
+
+@st.composite
+def odd_stack_scalar(draw: st.DrawFn) -> Bad:
+    """Stack values YAML reads as dates, or with control characters: errors naming the key, never a traceback."""
+    key = draw(st.sampled_from(["target", "namespace", "autoscaler", "kubernetesVersion"]))
+    value = draw(st.one_of(st.sampled_from(["2020-01-01", "2001-12-14t21:59:43.10-05:00"]),
+                           st.builds("{}{}".format, st.sampled_from(["render", "keda", "x"]), CONTROL)))
+    text = _bytes(cfg(**{key: None}), "config").decode() + f"  inference:{key}: {json.dumps(value)}\n"
+    if value[0].isdigit():
+        text = text.replace(json.dumps(value), value)
+    return Bad((f"field 'inference:{key}'",), file=STACK_FILE, config=text)
+
+
 STACK_CASES: dict[str, tuple[st.SearchStrategy[Bad], int]] = {
     "target": (stack_bad("target", not_in("render", "eks")), 12),
     "namespace": (stack_bad("namespace", st.one_of(st.text(string.ascii_letters + "_-.", min_size=1, max_size=12),
@@ -801,6 +995,9 @@ STACK_CASES: dict[str, tuple[st.SearchStrategy[Bad], int]] = {
     "bad_cache": (bad_cache(), 30),
     "bad_nested_stack_value": (bad_nested_stack_value(), 14),
     "broken_stack_file": (broken_stack_file(), 20),
+    "namespace_not_ours": (namespace_not_ours(), 7),
+    "lists_that_never_deploy": (lists_that_never_deploy(), 6),
+    "odd_stack_scalar": (odd_stack_scalar(), 12),
 }
 
 FUZZ = settings(deadline=None, derandomize=True, database=None,
