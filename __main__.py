@@ -11,6 +11,7 @@ from components.monitoring import Monitoring, MonitoringArgs
 from components.namespace import ModelNamespace, ModelNamespaceArgs
 from components.network_policy import NetworkPolicies, NetworkPoliciesArgs
 from components.node_pool import gpu_node_pools
+from components.prepull import ImagePrepull, ImagePrepullArgs
 from components.provider import connect, subnet_zones
 from inference.errors import InputError
 from inference.plan import plan as make_plan
@@ -46,6 +47,7 @@ namespace = ModelNamespace("models", ModelNamespaceArgs(plan.namespace, plan.kub
 in_namespace = pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[namespace]))
 NetworkPolicies("network", NetworkPoliciesArgs(plan.namespace, plan.network), opts=in_namespace)
 Monitoring("monitoring", MonitoringArgs(plan.namespace, plan.monitoring), opts=in_namespace)
+ImagePrepull("prepull", ImagePrepullArgs(plan.namespace, plan.prepull), opts=in_namespace)
 cache = ModelCache("weights", ModelCacheArgs(plan.cache, plan.models, plan.namespace, cluster,
                                              plan.cluster.subnet_ids if plan.cluster else (), hf_token),
                    opts=in_namespace)

@@ -77,6 +77,11 @@ def pod_template(m: ModelPlan) -> dict[str, Any]:
     if c.config is not None:
         engine["volumeMounts"].append({"name": "engine-config", "mountPath": c.config.mount_path, "readOnly": True})
         volumes.append({"name": "engine-config", "configMap": {"name": c.config.config_map}})
+    if m.volumes.compile_subpath is not None:
+        # The same claim again, writable, for the engine's compile cache only: the weights stay read-only.
+        engine["volumeMounts"].append({"name": "compile-cache", "mountPath": m.volumes.compile_mount,
+                                       "subPath": m.volumes.compile_subpath})
+        volumes.append({"name": "compile-cache", "persistentVolumeClaim": {"claimName": m.volumes.claim}})
     spread = [{"maxSkew": 1, "topologyKey": key, "whenUnsatisfiable": "ScheduleAnyway",
                "labelSelector": {"matchLabels": selector(m.name, MODEL_SERVER)}}
               for key in ("topology.kubernetes.io/zone", "kubernetes.io/hostname")]

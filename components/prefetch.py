@@ -73,8 +73,11 @@ def fetch_script(p: Prefetch) -> str:
         "  exit 1",
         "fi",
     ]
+    # Model pods mount the compile directory writable as the Job's user; mkdir -p keeps an existing one as it is.
+    compile_dir = [] if p.compile_dir is None else [f"mkdir -p {q(p.compile_dir)}"]
     return "\n".join([
         "set -eu",
+        *compile_dir,
         f"dest={q(p.directory)} partial={q(p.partial)} marker={q(p.marker)}",
         f"want={q(f'{p.scheme}://{p.repo}@{p.revision}')}",
         f"src={q(f'{p.scheme}://{p.repo}')}",

@@ -14,6 +14,7 @@ pinned version: vLLM 0.31.0 and SGLang 0.5.20 from their argparse parsers' optio
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -29,6 +30,7 @@ class EngineInputs:
     context_window: int | None
     batch_size: int | None
     kv_cache_fp8: bool = False
+    streamer_concurrency: int | None = None  # loader runai-streamer: parallel reads; None: the default loader
 
 
 def _flag(name: str, value: int | str | None) -> list[str]:
@@ -45,6 +47,11 @@ def _vllm(i: EngineInputs) -> list[str]:
             "--tensor-parallel-size", str(i.tensor_parallel)]
     args += _flag("--max-model-len", i.context_window) + _flag("--max-num-seqs", i.batch_size)
     args += _kv("--kv-cache-dtype", "fp8", i)  # vllm/config/cache.py CacheDType: fp8 (= fp8_e4m3)
+    if i.streamer_concurrency is not None:
+        # Run:ai Model Streamer: many parallel reads straight into GPU memory (vLLM docs, "Loading models with
+        # Run:ai Model Streamer"; only `concurrency`, `memory_limit` and `distributed` are read from the config).
+        config = json.dumps({"concurrency": i.streamer_concurrency}, separators=(",", ":"))
+        return [*args, "--load-format", "runai_streamer", "--model-loader-extra-config", config]
     # The cache is always a network file system, where mmap reads of safetensors are slow: read eagerly
     # (vLLM docs, `--safetensors-load-strategy`).
     return [*args, "--safetensors-load-strategy", "eager"]
@@ -140,9 +147,12 @@ class Engine:
     health_timeout_s: int  # what one health check may take
     metrics_path: str
     metrics: dict[str, str]  # autoscaling metric (queue | running | kvCache) -> Prometheus series
-    start_seconds: int  # engine start once weights are read (CUDA graphs, compile), upper end of measurements
+    start_seconds: int  # engine start once weights are read, its compile cache warm (CUDA graphs, warm-up)
     kv_budget_gib: Callable[[float, float, int], float]  # (GPU GiB, weights per GPU GiB, TP) -> KV GiB per GPU
     kv_cache_fp8: bool  # has a flag for an fp8 KV cache
+    streamer: bool  # reads weights with the Run:ai Model Streamer (loader: runai-streamer)
+    compile_cache_env: str | None  # the variable naming its compile cache directory; None: it compiles nothing
+    compile_s: int  # what an empty compile cache adds to its start
     image_note: str = ""  # why `image` is required, and how to build one (engines without a usable image)
     config_dir: str | None = None  # where the engine's options files are mounted read-only
     config_files: tuple[tuple[str, str], ...] = ()  # (file name, content) of those files
@@ -154,12 +164,17 @@ ENGINES: dict[str, Engine] = {
         build_args=_vllm,
         # FlexibleArgumentParser (vllm/utils/argparse_utils.py) also reads underscores as dashes.
         managed_flags=("--model", "--served-model-name", "--host", "--port", "--tensor-parallel-size", "-tp",
-                       "--max-model-len", "--max-num-seqs", "--kv-cache-dtype"),
+                       "--max-model-len", "--max-num-seqs", "--kv-cache-dtype", "--load-format",
+                       "--model-loader-extra-config", "--safetensors-load-strategy"),
         abbreviations=True,
         port=8000, health_path="/health", health_timeout_s=5, metrics_path="/metrics",
         metrics={"queue": "vllm:num_requests_waiting", "running": "vllm:num_requests_running",
                  "kvCache": "vllm:kv_cache_usage_perc"},
-        start_seconds=40, kv_budget_gib=_vllm_kv, kv_cache_fp8=True,
+        # torch.compile of Llama-3.1-8B on an L40S took 52 s (Tensorfuse, "vLLM cold starts"); loading the compiled
+        # graph from VLLM_CACHE_ROOT takes about 6 s (vllm-project/vllm#46389 log: "Directly load the compiled
+        # graph(s) ... from the cache, took 5.684 s"): an empty cache adds 46 s.
+        start_seconds=40, kv_budget_gib=_vllm_kv, kv_cache_fp8=True, streamer=True,
+        compile_cache_env="VLLM_CACHE_ROOT", compile_s=46,
     ),
     "sglang": Engine(
         name="sglang", image="lmsysorg/sglang:v0.5.20", image_gib=12.0,
@@ -172,7 +187,10 @@ ENGINES: dict[str, Engine] = {
         port=30000, health_path="/health", health_timeout_s=30, metrics_path="/metrics",
         metrics={"queue": "sglang:num_queue_reqs", "running": "sglang:num_running_reqs",
                  "kvCache": "sglang:token_usage"},
-        start_seconds=60, kv_budget_gib=_sglang_kv, kv_cache_fp8=True,
+        # Triton and Inductor JIT caches live under SGLANG_CACHE_DIR (sglang/srt/environ.py); torch.compile is off
+        # by default (--enable-torch-compile), so no start time is counted for an empty cache.
+        start_seconds=60, kv_budget_gib=_sglang_kv, kv_cache_fp8=True, streamer=False,
+        compile_cache_env="SGLANG_CACHE_DIR", compile_s=0,
     ),
     "tgi": Engine(
         name="tgi", image=None, image_gib=6.0,
@@ -183,7 +201,8 @@ ENGINES: dict[str, Engine] = {
         abbreviations=False,  # clap matches long names exactly (no infer_long_args)
         port=8080, health_path="/health", health_timeout_s=5, metrics_path="/metrics",
         metrics={"queue": "tgi_queue_size", "running": "tgi_batch_current_size"},
-        start_seconds=60, kv_budget_gib=_tgi_kv, kv_cache_fp8=True,
+        start_seconds=60, kv_budget_gib=_tgi_kv, kv_cache_fp8=True, streamer=False, compile_cache_env=None,
+        compile_s=0,
         image_note=(
             "ghcr.io/huggingface/text-generation-inference:3.3.7 (the last release; upstream is in maintenance mode) "
             "installs Python under /root/.local/share/uv/python, which a non-root user cannot enter, so the "
@@ -203,7 +222,8 @@ ENGINES: dict[str, Engine] = {
         # guaranteed across releases: no autoscaling signal.
         port=8000, health_path="/health", health_timeout_s=5, metrics_path="/prometheus/metrics", metrics={},
         # The KV dtype of trtllm-serve lives in its options YAML (kv_cache_config.dtype), which is per engine here.
-        start_seconds=90, kv_budget_gib=_trtllm_kv, kv_cache_fp8=False, config_dir=TRTLLM_CONFIG_DIR,
+        start_seconds=90, kv_budget_gib=_trtllm_kv, kv_cache_fp8=False, streamer=False, compile_cache_env=None,
+        compile_s=0, config_dir=TRTLLM_CONFIG_DIR,
         config_files=TRTLLM_OPTIONS,
     ),
 }
@@ -235,8 +255,13 @@ def managed_flag(engine: Engine, arg: str) -> str | None:
 
 # Environment every engine container gets from the platform (offline hub, writable home, the revision's path);
 # models.yaml may not set these names.
-PLATFORM_ENV = ("HF_HUB_OFFLINE", "HOME", "HF_HOME", "MODEL_PATH")
+PLATFORM_ENV = ("HF_HUB_OFFLINE", "HOME", "HF_HOME", "MODEL_PATH",
+                *sorted({e.compile_cache_env for e in ENGINES.values() if e.compile_cache_env}))
 
 
-def platform_env(model_path: str) -> tuple[tuple[str, str], ...]:
-    return tuple(zip(PLATFORM_ENV, ("1", "/tmp", "/tmp/hf", model_path), strict=True))
+def platform_env(model_path: str, compile_env: str | None, compile_dir: str | None) -> tuple[tuple[str, str], ...]:
+    """The platform's variables for one engine container: offline hub, writable home, the revision, its cache."""
+    env = [("HF_HUB_OFFLINE", "1"), ("HOME", "/tmp"), ("HF_HOME", "/tmp/hf"), ("MODEL_PATH", model_path)]
+    if compile_env and compile_dir:
+        env.append((compile_env, compile_dir))
+    return tuple(env)

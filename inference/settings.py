@@ -30,6 +30,9 @@ from .yaml_loader import Located, load_file
 
 REVISION = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 SUBNET_ID = r"^subnet-[0-9a-f]{8,17}$"
+# A duration: seconds, minutes or hours ("300s", "5m", "1h").
+DURATION = r"^[1-9][0-9]{0,4}[smh]$"
+DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600}
 TP_SIZES = (1, 2, 4, 8)
 # The weight cache keeps <rev>/ beside <rev>.complete (and its <rev>.complete.tmp) and .<rev>.partial: a revision
 # may not start with '.' (REVISION) nor end like a marker, so no revision's directory is another one's marker.
@@ -59,6 +62,7 @@ PATTERN_WORDS = {
                                          "and ending with a letter or digit",
     r"^https?://[^\s/]+(:\d+)?(/[^\s]*)?$": "a Prometheus URL is http://HOST[:PORT][/PATH] or https://...",
     r"^1\.[0-9]{2}$": "a Kubernetes minor version is like \"1.32\"",
+    DURATION: "a duration is a whole number of seconds, minutes or hours: \"90s\", \"5m\", \"1h\"",
     r"^[^\x00]+$": "a file path: not empty, no NUL character",
     r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$": "an import path is s3://BUCKET or s3://BUCKET/PREFIX",
 }
@@ -181,6 +185,7 @@ class ModelSpec(Strict):
     architecture: ArchitectureSpec | None = None
     kv_cache_dtype: Literal["auto", "fp8"] = "auto"
     rollout: Literal["surge", "replace"] = "surge"
+    loader: Literal["default", "runai-streamer"] = "default"
     # Validated item by item (engineArgs[i], env.NAME), so each error points at its own line, all at once.
     engine_args: Annotated[list[Annotated[str, AfterValidator(_engine_arg)]], Field(max_length=MAX_LIST_ITEMS)] = []
     env: Annotated[dict[Annotated[str, AfterValidator(_env_key)], str], Field(max_length=MAX_LIST_ITEMS)] = {}
@@ -223,6 +228,16 @@ class ModelSpec(Strict):
         engine = ENGINES.get(info.data.get("engine", ""))
         if v is None and engine is not None and engine.image is None:
             raise ValueError(f"engine {engine.name} needs 'image': {engine.image_note}")
+        return v
+
+    @field_validator("loader")
+    @classmethod
+    def _loader(cls, v: str, info: ValidationInfo) -> str:
+        engine = ENGINES.get(info.data.get("engine", ""))
+        if v == "runai-streamer" and engine is not None and not engine.streamer:
+            raise ValueError(f"engine {engine.name} has no Run:ai Model Streamer loader; engines with loader "
+                             "runai-streamer: " + ", ".join(n for n, e in ENGINES.items() if e.streamer)
+                             + " (or loader default)")
         return v
 
     @field_validator("kv_cache_dtype")
@@ -297,7 +312,17 @@ class NodePoolCfg(Strict):
         return self
 
 
-class FsxCache(Strict):
+class CacheBase(Strict):
+    # Every model's replicas starting together on warm nodes must serve within this: the planner sizes FSx for it.
+    cold_start_target: Annotated[str, Field(pattern=DURATION)] | None = None
+
+    @property
+    def cold_start_target_s(self) -> int | None:
+        t = self.cold_start_target
+        return None if t is None else int(t[:-1]) * DURATION_SECONDS[t[-1]]
+
+
+class FsxCache(CacheBase):
     kind: Literal["fsx-lustre"]
     storage_gib: Annotated[int, Field(alias="storageGiB")]
     throughput_per_tib: Literal[125, 250, 500, 1000] = Field(alias="throughputPerTiB")
@@ -320,11 +345,11 @@ class FsxCache(Strict):
         return v
 
 
-class EfsCache(Strict):
+class EfsCache(CacheBase):
     kind: Literal["efs"]
 
 
-class PvcCache(Strict):
+class PvcCache(CacheBase):
     kind: Literal["pvc"]
     storage_class: Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", max_length=253)]
     size_gib: Annotated[int, Field(ge=1, le=1_000_000, alias="sizeGiB")]

@@ -35,8 +35,6 @@ def _model_rows(plan: dict[str, Any]) -> list[list[str]]:
         rows.append([
             m["name"], m["engine"], pl["pool"], f"{pl['gpus']}x {pl['gpuType']}", replicas,
             f"{pl['nodesAtMin']}-{pl['nodesAtMax']}", f"{fit['weightsGiB']:g}", f"{fit['kvCacheGiB']:g}", _kv(fit),
-            f"{_duration(cs['estimateSeconds'])} (pull {cs['imagePullSeconds']}s + read {cs['weightReadSeconds']}s + "
-            f"start {cs['engineStartSeconds']}s)",
             _duration(cs["budgetSeconds"]), "surge" if m["rollout"]["maxSurge"] else "replace",
             f"{_usd(m['cost']['monthlyUsdMin'])}-{_usd(m['cost']['monthlyUsdMax'])}",
         ])
@@ -44,8 +42,24 @@ def _model_rows(plan: dict[str, Any]) -> list[list[str]]:
 
 
 MODEL_HEADER = ["model", "engine", "pool", "GPUs/replica", "replicas", "nodes", "weights GiB", "KV GiB",
-                "KV tokens = full-context sequences", "cold start (estimate)", "startup budget", "rollout",
-                "$/month min-max"]
+                "KV tokens = full-context sequences", "startup budget", "rollout", "$/month min-max"]
+COLD_HEADER = ["model", "loader", "fresh node (pull + read + start + compile)", "warm node (read + start)",
+               "physical limit (weights / tightest link + start)", "warm / limit"]
+
+
+def _cold_rows(plan: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for m in plan["models"]:
+        cs = m["coldStart"]
+        loader = cs["loader"] + (f" x{cs['streamerConcurrency']}" if cs["streamerConcurrency"] else "")
+        rows.append([
+            m["name"], loader,
+            f"{_duration(cs['estimateSeconds'])} = {cs['imagePullSeconds']}s + {cs['weightReadSeconds']}s + "
+            f"{cs['engineStartSeconds']}s + {cs['compileSeconds']}s",
+            f"{_duration(cs['warmSeconds'])} = {cs['weightReadSeconds']}s + {cs['engineStartSeconds']}s",
+            f"{_duration(cs['floorSeconds'])}: {cs['limitSeconds']}s at {cs['limitMiBps']} MiB/s ({cs['limitLink']})",
+            f"{cs['warmSeconds'] / cs['floorSeconds']:.2f}x"])
+    return rows
 POOL_HEADER = ["pool", "instance", "GPU", "GPUs/node", "nodes min-max", "demand at min", "demand at max",
                "with surge room", "$/hour", "$/month min-max"]
 
@@ -70,9 +84,15 @@ def _cache_line(plan: dict[str, Any]) -> str:
     per_client = "node network" if not c["perClientMiBps"] else f"{c['perClientMiBps']} MiB/s"
     price = "price of the storage class unknown, not counted" if c["monthlyUsd"] is None else \
         f"{_usd(c['monthlyUsd'])}/month"
-    return (f"cache {c['kind']}: {c['weightsGiB']:g} GiB of weights in {capacity}; reads {c['aggregateMiBps']} "
+    line = (f"cache {c['kind']}: {c['weightsGiB']:g} GiB of weights in {capacity}; reads {c['aggregateMiBps']} "
             f"MiB/s aggregate, {per_client} per client; every replica starting at once reads for "
             f"{_duration(c['allStartSeconds'])}; {price}")
+    t = c["target"]
+    if t:
+        line += (f"; coldStartTarget {_duration(t['targetSeconds'])} needs {t['neededMiBps']} MiB/s ({t['model']}'s "
+                 f"replicas together): the cheapest FSx for Lustre reading that is {t['storageGiB']} GiB at "
+                 f"{t['throughputPerTiB']} MB/s/TiB, ${t['monthlyUsd']:,.0f}/month")
+    return line
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -83,7 +103,8 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def text(plan: dict[str, Any]) -> str:
-    parts = [_table(MODEL_HEADER, _model_rows(plan)), "", _table(POOL_HEADER, _pool_rows(plan)), "", _cache_line(plan),
+    parts = [_table(MODEL_HEADER, _model_rows(plan)), "", _table(COLD_HEADER, _cold_rows(plan)), "",
+             _table(POOL_HEADER, _pool_rows(plan)), "", _cache_line(plan),
              f"prices: EC2 on-demand as of {plan['cost']['pricesAsOf']} unless a pool sets hourlyPrice"]
     parts += [f"warning: {w}" for w in plan["warnings"]]
     return "\n".join(parts)
@@ -97,7 +118,8 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
 
 def markdown(plan: dict[str, Any], stack: str) -> str:
     parts = [f"### inference plan: stack `{stack}`", "", "**Models**", "", _md_table(MODEL_HEADER, _model_rows(plan)),
-             "", "**Node pools** (demand vs capacity)", "", _md_table(POOL_HEADER, _pool_rows(plan)), "",
+             "", "**Cold start**", "", _md_table(COLD_HEADER, _cold_rows(plan)), "",
+             "**Node pools** (demand vs capacity)", "", _md_table(POOL_HEADER, _pool_rows(plan)), "",
              f"**Weight cache**: {_cache_line(plan).removeprefix('cache ')}", "",
              f"_Prices: EC2 on-demand as of {plan['cost']['pricesAsOf']} unless a pool sets `hourlyPrice`._"]
     if plan["warnings"]:

@@ -81,12 +81,28 @@ def fingerprint(r: Registered) -> str:
                        "dependsOn": r.depends_on, "ignoreChanges": r.ignore_changes}, sort_keys=True, default=repr)
 
 
+PREPULL = "kubernetes:apps/v1:DaemonSet"
+
+
 def split(run: Run) -> dict[str | None, dict[tuple[str, str], str]]:
-    """Fingerprints grouped by owning model (None: shared infrastructure), keyed by (type, name)."""
+    """Fingerprints grouped by owning model (None: shared infrastructure; `image:<pool>:<ref>`: the pre-pull
+    DaemonSet of an engine image on a pool, which exists while some model there uses it), keyed by (type, name)."""
     out: dict[str | None, dict[tuple[str, str], str]] = {}
     for r in run.resources:
-        out.setdefault(owner(run, r), {})[(r.type, r.name)] = fingerprint(r)
+        if r.type == PREPULL:
+            pool = r.inputs["spec"]["template"]["spec"]["nodeSelector"]["inference/pool"]
+            group = f"image:{pool}:{r.inputs['metadata']['annotations']['inference/image']}"
+        else:
+            group = owner(run, r)
+        out.setdefault(group, {})[(r.type, r.name)] = fingerprint(r)
     return out
+
+
+def images(run: Run, name: str) -> set[str]:
+    """`pool:image` of the model's engine containers."""
+    return {f"{r.inputs['spec']['template']['spec']['nodeSelector']['inference/pool']}:{c['image']}"
+            for r in run.of_type("kubernetes:apps/v1:Deployment") if r.name == f"{name}-deploy"
+            for c in r.inputs["spec"]["template"]["spec"]["containers"]}
 
 
 def differences(before: dict[tuple[str, str], str], after: dict[tuple[str, str], str]) -> list[str]:
@@ -96,11 +112,13 @@ def differences(before: dict[tuple[str, str], str], after: dict[tuple[str, str],
 
 
 def assert_only(before: Run, after: Run, touched: str) -> None:
-    """Shared infrastructure and every model but `touched` are identical between the two runs."""
+    """Shared infrastructure and every model but `touched` are identical between the two runs; so is every image's
+    pre-pull DaemonSet but for `touched`'s own image (added with the first model using it, removed with the last)."""
     b, a = split(before), split(after)
     assert b.get(None) and a.get(None), "no shared infrastructure recognised"
+    own = {f"image:{i}" for i in images(before, touched) | images(after, touched)}
     for group in sorted(b.keys() | a.keys(), key=str):
-        if group == touched:
+        if group == touched or (group in own and (group not in b or group not in a)):
             continue
         assert b.get(group) == a.get(group), f"{group or 'shared infrastructure'} changed: " \
                                              f"{differences(b.get(group, {}), a.get(group, {}))}"

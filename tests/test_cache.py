@@ -261,7 +261,7 @@ def test_script_is_idempotent_and_renames_atomically(project, tmp_path, source):
     assert fetched == (["pip", "hub org/model v1"] if source.startswith("hf") else
                        ["aws s3://weights-bucket/llama/3.1-8b/"])  # the second run fetched nothing
     assert sorted(str(p.relative_to(cache)) for p in cache.rglob("*")) == [
-        "m1", "m1/v1", "m1/v1.complete", "m1/v1/model.safetensors"]  # no partial directory left
+        ".compile", "m1", "m1/v1", "m1/v1.complete", "m1/v1/model.safetensors"]  # no partial directory left
     assert (cache / "m1/v1.complete").read_text() == f"{source}@v1\n"
     # the download goes to a sibling directory, renamed as a whole once complete, before the marker
     body = script(job)
@@ -275,7 +275,7 @@ def test_script_fails_without_marking_when_the_download_fails(project, tmp_path)
     cache = tmp_path / "cache"
     text = "pip() { :; }\npython() { return 3; }\n" + script(jobs(run)[0]).replace("/models", str(cache))
     assert subprocess.run(["sh", "-c", text], capture_output=True, check=False).returncode != 0
-    assert sorted(str(p.relative_to(cache)) for p in cache.rglob("*")) == ["m1", "m1/.v1.partial"]
+    assert sorted(str(p.relative_to(cache)) for p in cache.rglob("*")) == [".compile", "m1", "m1/.v1.partial"]
 
 
 def test_script_refuses_a_revision_cached_from_another_source(project, tmp_path):

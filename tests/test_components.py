@@ -34,8 +34,8 @@ from offline.mockrun import Run, run_function
 
 PREFETCH = Prefetch(
     job_name="m-fetch-abcd1234", scheme="hf", repo="org/repo", revision="r1", directory="/w/m/r1",
-    partial="/w/m/.r1.partial", marker="/w/m/r1.complete", image="py:1", hub_version="9.9.9", hf_endpoint=None,
-    min_kib=1, max_kib=2, service_account=None,
+    partial="/w/m/.r1.partial", marker="/w/m/r1.complete", compile_dir="/w/.c", image="py:1", hub_version="9.9.9",
+    hf_endpoint=None, min_kib=1, max_kib=2, service_account=None,
     estimate_s=10, active_deadline_s=1234, timeout_s=2345, backoff_limit=7, cpu_request="1", cpu_limit="2",
     memory_gib=3, tmp_gib=1)
 
@@ -49,7 +49,8 @@ def model_plan(**changes: Any) -> ModelPlan:
         placement=Placement(pool="p", gpu_type="l40s", gpus=3, replicas_per_node=1, nodes_at_min=2, nodes_at_max=2,
                             node_selector={"inference/pool": "p"}),
         resources=Resources(cpu_request="1500m", memory_gib=7, shm_gib=2, tmp_gib=5),
-        volumes=Volumes(claim="claim-x", mount_path="/w", model_path="/w/m/r1", marker_path="/w/m/r1.complete"),
+        volumes=Volumes(claim="claim-x", mount_path="/w", model_path="/w/m/r1", marker_path="/w/m/r1.complete",
+                        compile_subpath=".c", compile_mount="/cc"),
         probes=Probes(startup=Probe("/hz", 7, 77, 3), readiness=Probe("/hz", 8, 4, 2), liveness=Probe("/hz", 9, 6, 11)),
         scaling=Scaling(replicas=2, min_replicas=2, max_replicas=2, autoscale=None),
         rollout=Rollout(max_surge=0, max_unavailable=1, pdb_max_unavailable=1, revision_history_limit=5,
@@ -58,7 +59,9 @@ def model_plan(**changes: Any) -> ModelPlan:
         fit=Fit(weights_gib=1, gpu_memory_gib=48, kv_cache_gib=40, kv_cache_dtype="auto", architecture=None,
                 context_window=None, kv_bytes_per_token=None, kv_tokens=None, full_context_sequences=None,
                 batch_size=None),
-        cold_start=ColdStart(1, 2, 3, 6, 300, 100), cost=Cost(1.0, 2.0),
+        cold_start=ColdStart(loader="default", image_pull_s=1, weight_read_s=2, engine_start_s=3, compile_s=4,
+                             estimate_s=10, warm_s=5, budget_s=300, read_mibps=100, limit_link="node network",
+                             limit_mibps=100, limit_s=2, floor_s=42, streamer_concurrency=None), cost=Cost(1.0, 2.0),
         weights_check=WeightsCheck(image="bb:1", cpu_request="1m", cpu_limit="2m", memory="3Mi"), prefetch=PREFETCH)
     return dataclasses.replace(base, **changes)
 
@@ -91,6 +94,9 @@ def test_model_service_translates_the_plan_fixed_replicas():
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert volumes["weights"]["persistentVolumeClaim"] == {"claimName": "claim-x", "readOnly": True}
     assert volumes["tmp"]["emptyDir"] == {"sizeLimit": "5Gi"} and volumes["shm"]["emptyDir"]["sizeLimit"] == "2Gi"
+    # the compile cache: the same claim, writable, mounted at the plan's path from the plan's subPath only
+    assert volumes["compile-cache"]["persistentVolumeClaim"] == {"claimName": "claim-x"}
+    assert {"name": "compile-cache", "mountPath": "/cc", "subPath": ".c"} in engine["volumeMounts"]
     check = pod["initContainers"][0]
     assert check["image"] == "bb:1" and "/w/m/r1.complete" in check["command"][-1]
     assert check["resources"] == {"requests": {"cpu": "1m", "memory": "3Mi"}, "limits": {"cpu": "2m", "memory": "3Mi"}}
@@ -158,7 +164,7 @@ def test_network_policies_from_the_network_plan():
 def test_cache_pvc_claim_and_jobs_from_the_plan():
     cache = CachePlan(kind="pvc", claim_name="claim-x", capacity_gib=321, storage_class="sc", throughput_per_tib=None,
                       subnet_id=None, s3_import_path=None, weights_gib=1, aggregate_mibps=1, per_client_mibps=1,
-                      all_start_s=1, monthly_usd=None)
+                      all_start_s=1, monthly_usd=None, target=None)
     run = build(lambda: ModelCache("w", ModelCacheArgs(cache, (model_plan(),), "ns")))
     (pvc,) = objects(run, "PersistentVolumeClaim")
     assert pvc["metadata"]["name"] == "claim-x" and pvc["spec"]["storageClassName"] == "sc"

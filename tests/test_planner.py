@@ -124,7 +124,7 @@ def test_budget_grows_with_size_and_shrinks_with_throughput():
     assert cold(500, 1000).weight_read_s < cold(500, 125).weight_read_s
     assert cold(500, 1000).budget_s < cold(500, 125).budget_s
     for c in (small, large):
-        assert c.estimate_s == c.image_pull_s + c.weight_read_s + c.engine_start_s
+        assert c.estimate_s == c.image_pull_s + c.weight_read_s + c.engine_start_s + c.compile_s
         assert BUDGET_MIN_S <= c.budget_s <= BUDGET_MAX_S
 
 
@@ -149,7 +149,8 @@ def test_numbers_derived_for_probes_timeouts_and_resources():
     startup = m.probes.startup
     assert startup.failure_threshold * startup.period_s >= m.cold_start.budget_s
     assert m.rollout.progress_deadline_s > m.cold_start.budget_s
-    assert m.rollout.update_timeout_s == m.cold_start.budget_s + 2 * m.cold_start.estimate_s + 600
+    c = m.cold_start
+    assert m.rollout.update_timeout_s == c.image_pull_s + c.budget_s + 2 * c.estimate_s + 600
     # g6e.2xlarge: 8 vCPU, 64 GiB, 1 GPU -> 90% minus reserve
     assert (m.resources.cpu_request, m.resources.memory_gib, m.resources.shm_gib) == ("6700m", 55, 1)
 

@@ -28,7 +28,7 @@ def test_render_dev_writes_objects_cloud_and_plan(tmp_path, capsys):
     cloud = yaml.safe_load((out / "cloud.yaml").read_text())["resources"]
     assert not [r for r in cloud if r["type"].startswith("aws:")]
     printed = capsys.readouterr().out
-    assert "llama-3-1-8b" in printed and "cold start" in printed
+    assert "llama-3-1-8b" in printed and "fresh node (pull + read + start + compile)" in printed
 
 
 def test_render_is_deterministic(tmp_path):

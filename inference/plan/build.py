@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
+import re
 
 from ..catalog import PRICES_AS_OF, InstanceType
 from ..charts import CHARTS, outside_range
@@ -14,6 +16,7 @@ from .cost import cache_monthly, model_cost
 from .records import (
     AddonsPlan,
     CachePlan,
+    CacheTarget,
     Chart,
     ClusterPlan,
     Container,
@@ -26,6 +29,7 @@ from .records import (
     Placement,
     Plan,
     PoolPlan,
+    Prepull,
     Resources,
     StackCost,
     Volumes,
@@ -34,6 +38,11 @@ from .records import (
 from .units import number
 
 CACHE_MOUNT = "/models"
+# The cache's compile directory, written by model pods (the weights stay read-only): created by every prefetch Job,
+# owned by the pods' user. Not a model name (DNS labels start with a letter), so no model directory can be it.
+COMPILE_SUBPATH = ".compile"
+COMPILE_MOUNT = "/compile-cache"
+PAUSE_IMAGE = "registry.k8s.io/pause:3.10"  # the pre-pull DaemonSet's container once its init containers pulled
 CLAIM_NAME = "model-weights"
 UTILITY_IMAGE = "busybox:1.37.0"  # the weights check; small, pinned by tag
 SCRAPE_INTERVAL = "15s"
@@ -68,6 +77,10 @@ def plan(settings: Settings, subnet_zones: dict[str, str] | None = None) -> Plan
             ("cache",), f"the weight cache holds {capacity_gib} GiB but the models need {number(weights)} GiB plus "
             f"{number(biggest)} GiB of room to fetch a new revision of the largest one; allowed: at least "
             f"{math.ceil(weights + biggest)} GiB"))
+    target, impossible = coldstart.cache_target(stack, [(spec, it) for _, spec, _, it in chosen], weights + biggest,
+                                                per_client)
+    if target is not None:
+        _check_target(settings, target, impossible, aggregate, problems)
     if problems:
         raise PlanError(problems)
 
@@ -85,16 +98,48 @@ def plan(settings: Settings, subnet_zones: dict[str, str] | None = None) -> Plan
                             f"{pin.kubernetes_max or 'any'} ({pin.range_source}); kubernetesVersion is "
                             f"{stack.kubernetes_version}: it may misbehave there")
     cache = _cache_plan(stack, capacity_gib, weights, aggregate, per_client,
-                        coldstart.all_start_s(settings.models, aggregate, per_client))
+                        coldstart.all_start_s(settings.models, aggregate, per_client), target)
     store = cache.monthly_usd or 0.0
     total = StackCost(round(sum(p.monthly_usd_min for p in pools) + store, 2),
                       round(sum(p.monthly_usd_max for p in pools) + store, 2), PRICES_AS_OF)
     return Plan(
         target=stack.target, stack=settings.stack_name, namespace=stack.namespace,
-        kubernetes_version=stack.kubernetes_version, models=tuple(models), pools=tuple(pools), cache=cache,
+        kubernetes_version=stack.kubernetes_version, models=tuple(models), pools=tuple(pools),
+        prepull=_prepull(pools, models), cache=cache,
         cluster=_cluster_plan(stack), network=_network_plan(stack), addons=addons,
         monitoring=_monitoring_plan(settings.stack_name, stack, {m.engine for m in models}),
         hf_token=stack.hf_token, warnings=tuple(warnings), cost=total)
+
+
+def _check_target(settings: Settings, target: CacheTarget, impossible: list[str], aggregate: int,
+                  problems: list[Problem]) -> None:
+    """The configured cache must read what cache.coldStartTarget needs; say which cache would."""
+    cache = settings.stack.cache
+    when = f"cache.coldStartTarget {cache.cold_start_target}"
+    if impossible:
+        problems.append(settings.stack_problem(
+            ("cache", "coldStartTarget"), f"{when} cannot be met whatever the cache: {'; '.join(impossible)}; "
+            "allowed: a longer target, loader: runai-streamer in the models file (vLLM), or a node with a faster "
+            "network"))
+    if target.needed_mibps > aggregate:
+        fsx = (f"storageGiB {target.storage_gib} with throughputPerTiB {target.throughput_per_tib} "
+               f"(${target.monthly_usd:,.0f}/month)")
+        fix = f"set {fsx}" if cache.kind == "fsx-lustre" else f"cache kind fsx-lustre with {fsx}"
+        problems.append(settings.stack_problem(
+            ("cache", "coldStartTarget"), f"{when}: model {target.model}'s replicas starting together must read "
+            f"{target.needed_mibps} MiB/s from the cache, which reads {aggregate} MiB/s; allowed: {fix}, or a "
+            "longer target"))
+
+
+def _prepull(pools: list[PoolPlan], models: list[ModelPlan]) -> tuple[Prepull, ...]:
+    """Per pool and engine image its models use, what its nodes pull as they join, before a model pod needs it."""
+    out = []
+    for pool in pools:
+        for image in sorted({m.container.image for m in models if m.placement.pool == pool.name}):
+            digest = hashlib.sha256(image.encode()).hexdigest()[:8]
+            out.append(Prepull(f"prepull-{pool.name}-{digest}", pool.name, image, dict(pool.labels), PAUSE_IMAGE,
+                               "10m", "16Mi"))
+    return tuple(out)
 
 
 def _one_subnet_per_zone(settings: Settings, subnets: list[str], zones: dict[str, str],
@@ -122,9 +167,11 @@ def _model_plan(stack: StackCfg, spec: ModelSpec, pool: NodePoolCfg, it: Instanc
                 aggregate: int, per_client: int, warnings: list[str]) -> ModelPlan:
     engine = ENGINES[spec.engine]
     cold = coldstart.cold_start(spec, it, aggregate, per_client)
-    fetch = coldstart.prefetch(spec, cold.read_mibps, CACHE_MOUNT, stack.prefetch)
+    fetch = coldstart.prefetch(spec, cold.read_mibps, CACHE_MOUNT, stack.prefetch,
+                               f"{CACHE_MOUNT}/{COMPILE_SUBPATH}" if engine.compile_cache_env else None)
     args = engine.build_args(EngineInputs(fetch.directory, spec.name, spec.gpu.count, engine.port,
-                                          spec.context_window, spec.batch_size, spec.kv_cache_dtype == "fp8"))
+                                          spec.context_window, spec.batch_size, spec.kv_cache_dtype == "fp8",
+                                          cold.streamer_concurrency))
     image = spec.image or engine.image
     assert image is not None  # validated: a model of an engine without a usable image sets its own
     rpn = it.gpus // spec.gpu.count
@@ -139,11 +186,17 @@ def _model_plan(stack: StackCfg, spec: ModelSpec, pool: NodePoolCfg, it: Instanc
         warnings.append(f"model {spec.name}: {memory} GiB of host memory per replica is less than one shard of "
                         f"the weights ({spec.size_gib / spec.gpu.count:.0f} GiB): eager loading may run out of "
                         "memory; use a larger instance size")
+    # The engine's compile cache: shared on the RWX cache, one directory per revision and engine image.
+    compile_dir = None
+    if engine.compile_cache_env:
+        tag = re.sub(r"[^A-Za-z0-9._-]", "_", image.rsplit("/", 1)[-1])
+        compile_dir = f"{COMPILE_MOUNT}/{spec.name}/{spec.revision}/{tag}"
     return ModelPlan(
         name=spec.name, engine=spec.engine,
         container=Container(
             image=image, command=engine.command, args=(*args, *spec.engine_args),
-            env=(*platform_env(fetch.directory), *sorted(spec.env.items())), port=engine.port,
+            env=(*platform_env(fetch.directory, engine.compile_cache_env, compile_dir), *sorted(spec.env.items())),
+            port=engine.port,
             health_path=engine.health_path, metrics_path=engine.metrics_path,
             config=EngineConfig(f"{spec.name}-engine-config", engine.config_dir, engine.config_files)
             if engine.config_dir else None),
@@ -153,7 +206,8 @@ def _model_plan(stack: StackCfg, spec: ModelSpec, pool: NodePoolCfg, it: Instanc
             node_selector=placement.node_selector(pool, it)),
         resources=Resources(cpu_request=cpu, memory_gib=memory, shm_gib=shm, tmp_gib=placement.TMP_GIB),
         volumes=Volumes(claim=CLAIM_NAME, mount_path=CACHE_MOUNT, model_path=fetch.directory,
-                        marker_path=fetch.marker),
+                        marker_path=fetch.marker, compile_subpath=COMPILE_SUBPATH if compile_dir else None,
+                        compile_mount=COMPILE_MOUNT if compile_dir else None),
         probes=rollout.probes(engine.health_path, engine.health_timeout_s, cold),
         scaling=autoscaling.scaling(spec, stack.autoscaler, stack.namespace, stack.monitoring.prometheus_url,
                                     cold.estimate_s),
@@ -164,7 +218,7 @@ def _model_plan(stack: StackCfg, spec: ModelSpec, pool: NodePoolCfg, it: Instanc
 
 
 def _cache_plan(stack: StackCfg, capacity_gib: int | None, weights: float, aggregate: int, per_client: int,
-                all_start: int) -> CachePlan:
+                all_start: int, target: CacheTarget | None) -> CachePlan:
     c = stack.cache
     s3 = getattr(c, "s3_import_path", None)
     return CachePlan(
@@ -172,7 +226,7 @@ def _cache_plan(stack: StackCfg, capacity_gib: int | None, weights: float, aggre
         storage_class=getattr(c, "storage_class", None), throughput_per_tib=getattr(c, "throughput_per_tib", None),
         subnet_id=getattr(c, "subnet_id", None), s3_import_path=None if s3 is None else s3.rstrip("/") + "/",
         weights_gib=round(weights, 1), aggregate_mibps=aggregate, per_client_mibps=per_client,
-        all_start_s=all_start, monthly_usd=cache_monthly(stack, weights))
+        all_start_s=all_start, monthly_usd=cache_monthly(stack, weights), target=target)
 
 
 def _cluster_plan(stack: StackCfg) -> ClusterPlan | None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 import math
 
-from ..catalog import InstanceType
+from ..catalog import FSX_GB_MONTH_USD, InstanceType
 from ..engines import ENGINES
 from ..settings import ModelSpec, PrefetchCfg, StackCfg
-from .records import ColdStart, Prefetch
+from .records import CacheTarget, ColdStart, Prefetch
 from .units import clamp
 
 IMAGE_PULL_GIBPS = 0.1  # containerd pull + unpack of a multi-GB serving image, per node (GiB/s)
@@ -20,6 +20,16 @@ PVC_AGGREGATE_MIBPS = 1024  # ... and aggregate
 EFS_PER_CLIENT_MIBPS = 1500
 EFS_AGGREGATE_MIBPS = 20 * 1024
 DOWNLOAD_MIBPS = {"hf": 100, "s3": 250}  # prefetch source rate per Job
+# A single reader (the default loaders: one safetensors file after another) reached 312 MB/s where the Run:ai Model
+# Streamer reached the device's 1000 MB/s: Llama-3-8B, 15 GB, 48.0 s vs 14.3 s on gp3 (run-ai/runai-model-streamer
+# docs/src/benchmarks.md).
+SINGLE_READER_MIBPS = 298
+# One TCP flow carries at most 5 Gbit/s outside a cluster placement group (EC2 user guide, "Amazon EC2 instance
+# network bandwidth"): the streamer's parallel reads are what fill a faster path.
+STREAM_MIBPS = 596
+STREAMER_MIN_CONCURRENCY, STREAMER_MAX_CONCURRENCY = 16, 64  # 16: the streamer's own default for file reads
+# FSx for Lustre PERSISTENT_2 capacities: 1200, 2400, then steps of 2400 GiB (FSx for Lustre user guide).
+FSX_STEPS_GIB, FSX_STEP_GIB = (1200, 2400), 2400
 BUDGET_FACTOR = 2  # startup budget = 2 x estimate ...
 BUDGET_MIN_S, BUDGET_MAX_S = 300, 3 * 3600  # ... bounded so small models still fail fast and huge ones stay finite
 AWAIT_MARGIN_S = 600
@@ -53,20 +63,88 @@ def cache_rates(stack: StackCfg) -> tuple[int, int, int | None]:
     return PVC_AGGREGATE_MIBPS, PVC_PER_CLIENT_MIBPS, cache.size_gib
 
 
+def read_path(spec: ModelSpec, it: InstanceType, aggregate: int, per_client: int) -> tuple[str, int]:
+    """The tightest link between the cache and one replica's GPUs, and its rate in MiB/s: the node's network, the
+    cache's per-client limit, the replica's share of the cache's aggregate (its model's replicas start together),
+    or copying into GPU memory."""
+    links = {
+        "node network": int(it.network_gbps * 1000 / 8 * 1000 / 1024),  # Gbit/s -> MiB/s
+        "cache per client": per_client or 10**9,  # 0: no per-client limit below the node's network
+        # A model's replicas start together on first deploy and on scale-up bursts; other models are not counted,
+        # so adding a model never changes another model's budgets (their sum is reported as `all_start_s`).
+        "cache aggregate share": int(aggregate / spec.max_replicas),
+        "host to GPU": int(HOST_TO_GPU_GIBPS * 1024),
+    }
+    link = min(links, key=lambda k: links[k])
+    return link, max(1, links[link])
+
+
 def cold_start(spec: ModelSpec, it: InstanceType, aggregate: int, per_client: int) -> ColdStart:
-    """image pull + weight read + engine start, each from its path's limit; the budget is twice that, bounded."""
+    """image pull + weight read + engine start (+ compile on an empty cache), each from its path's limit."""
     engine = ENGINES[spec.engine]
-    node_mibps = int(it.network_gbps * 1000 / 8 * 1000 / 1024)  # Gbit/s -> MiB/s
-    client = min(per_client or node_mibps, node_mibps)
-    # A model's replicas start together on first deploy and on scale-up bursts; other models are not counted,
-    # so adding a model never changes another model's budgets (their sum is reported as `all_start_s`).
-    read_mibps = max(1, int(min(client, aggregate / spec.max_replicas)))
-    pull = engine.image_gib / min(IMAGE_PULL_GIBPS, it.network_gbps / 8)
-    read = spec.size_gib * 1024 / read_mibps
-    start = engine.start_seconds + spec.size_gib / HOST_TO_GPU_GIBPS
-    estimate = math.ceil(pull) + math.ceil(read) + math.ceil(start)
-    return ColdStart(math.ceil(pull), math.ceil(read), math.ceil(start), estimate,
-                     clamp(BUDGET_FACTOR * estimate, BUDGET_MIN_S, BUDGET_MAX_S), read_mibps)
+    link, limit = read_path(spec, it, aggregate, per_client)
+    if spec.loader == "runai-streamer":
+        # Enough parallel reads to fill the path, one TCP flow each; the streams land straight in GPU memory.
+        concurrency = clamp(limit / STREAM_MIBPS, STREAMER_MIN_CONCURRENCY, STREAMER_MAX_CONCURRENCY)
+        read_mibps = min(limit, concurrency * STREAM_MIBPS)
+        load = 0.0
+    else:
+        # One reader, then the copy into GPU memory.
+        concurrency, read_mibps = None, min(limit, SINGLE_READER_MIBPS)
+        load = spec.size_gib / HOST_TO_GPU_GIBPS
+    pull = math.ceil(engine.image_gib / min(IMAGE_PULL_GIBPS, it.network_gbps / 8))
+    read = math.ceil(spec.size_gib * 1024 / read_mibps)
+    start = math.ceil(engine.start_seconds + load)
+    return ColdStart(
+        loader=spec.loader, image_pull_s=pull, weight_read_s=read, engine_start_s=start, compile_s=engine.compile_s,
+        estimate_s=pull + read + start + engine.compile_s, warm_s=read + start,
+        budget_s=clamp(BUDGET_FACTOR * (read + start + engine.compile_s), BUDGET_MIN_S, BUDGET_MAX_S),
+        read_mibps=read_mibps, limit_link=link, limit_mibps=limit,
+        limit_s=math.ceil(spec.size_gib * 1024 / limit),
+        floor_s=math.ceil(spec.size_gib * 1024 / limit) + engine.start_seconds, streamer_concurrency=concurrency)
+
+
+def cheapest_fsx(needed_mibps: int, capacity_gib: float) -> tuple[int, int, float]:
+    """The cheapest FSx for Lustre PERSISTENT_2 (storageGiB, throughputPerTiB, USD/month) holding `capacity_gib`
+    and reading `needed_mibps` in aggregate (throughput = tier MB/s per TiB x TiB)."""
+    best: tuple[float, int, int] | None = None
+    for tier, price in FSX_GB_MONTH_USD.items():
+        tib = needed_mibps * 2**20 / 1e6 / tier  # TiB this tier needs for the throughput
+        size = max(math.ceil(tib * 1024), math.ceil(capacity_gib), FSX_STEPS_GIB[0])
+        size = next((s for s in FSX_STEPS_GIB if s >= size), math.ceil(size / FSX_STEP_GIB) * FSX_STEP_GIB)
+        cost = round(size * price, 2)
+        if best is None or cost < best[0]:
+            best = (cost, size, tier)
+    assert best is not None
+    return best[1], best[2], best[0]
+
+
+def cache_target(stack: StackCfg, models: list[tuple[ModelSpec, InstanceType]], capacity_gib: float,
+                 per_client: int) -> tuple[CacheTarget | None, list[str]]:
+    """cache.coldStartTarget: the aggregate read rate every model's replicas need to start on warm nodes within it
+    (weights over the time its engine start leaves), the cheapest FSx for Lustre that reads it, and the models
+    whose own path (one replica's link, or its engine start) cannot meet it whatever the cache."""
+    target = stack.cache.cold_start_target_s
+    if target is None or not models:
+        return None, []
+    needs, impossible = [], []
+    for spec, it in models:
+        start = ENGINES[spec.engine].start_seconds + (0 if spec.loader == "runai-streamer"
+                                                      else spec.size_gib / HOST_TO_GPU_GIBPS)
+        left = target - start
+        per_replica = spec.size_gib * 1024 / left if left > 0 else math.inf
+        # What one replica can take: its node's network, the cache per client, its loader's reader.
+        link, limit = read_path(spec, it, 10**9, per_client)
+        reader = limit if spec.loader == "runai-streamer" else min(limit, SINGLE_READER_MIBPS)
+        if per_replica > reader:
+            need = f"{math.ceil(per_replica)} MiB/s per replica" if left > 0 else "more time than the target"
+            by = link if reader == limit else "one reader, loader default"
+            impossible.append(f"model {spec.name} needs {need}; its path reads at most {reader} MiB/s ({by}) and "
+                              f"its engine starts in {math.ceil(start)}s")
+        needs.append((math.ceil(per_replica * spec.max_replicas) if left > 0 else 0, spec.name))
+    needed, name = max(needs)
+    size, tier, price = cheapest_fsx(needed, capacity_gib)
+    return CacheTarget(target, needed, name, size, tier, price), impossible
 
 
 def all_start_s(models: tuple[ModelSpec, ...], aggregate: int, per_client: int) -> int:
@@ -80,7 +158,8 @@ JOB_NAME = "{name}-fetch-{digest}"
 JOB_NAME_PATTERN = ".+-fetch-[0-9a-f]{8}"  # every prefetch Job's name, for alerts
 
 
-def prefetch(spec: ModelSpec, read_client_mibps: int, mount: str, cfg: PrefetchCfg) -> Prefetch:
+def prefetch(spec: ModelSpec, read_client_mibps: int, mount: str, cfg: PrefetchCfg,
+             compile_dir: str | None) -> Prefetch:
     """One Job per (model, source, revision): named by a hash of source and revision, sized from the download."""
     scheme, _, repo = spec.source.partition("://")
     digest = hashlib.sha256(f"{spec.source}@{spec.revision}".encode()).hexdigest()[:8]
@@ -89,7 +168,7 @@ def prefetch(spec: ModelSpec, read_client_mibps: int, mount: str, cfg: PrefetchC
     return Prefetch(
         job_name=JOB_NAME.format(name=spec.name, digest=digest), scheme=scheme, repo=repo, revision=spec.revision,
         directory=f"{mount}/{spec.name}/{spec.revision}", partial=f"{mount}/{spec.name}/.{spec.revision}.partial",
-        marker=f"{mount}/{spec.name}/{spec.revision}.complete",
+        marker=f"{mount}/{spec.name}/{spec.revision}.complete", compile_dir=compile_dir,
         image=(cfg.hf_image or HF_IMAGE) if scheme == "hf" else (cfg.s3_image or S3_IMAGE),
         hub_version=HF_HUB_VERSION if scheme == "hf" and cfg.hf_image is None else None,
         hf_endpoint=cfg.hf_endpoint if scheme == "hf" else None,

@@ -75,6 +75,8 @@ class Volumes:
     mount_path: str
     model_path: str
     marker_path: str  # the revision's completion marker, as the model pods see it
+    compile_subpath: str | None  # the cache's shared, writable compile directory (engines that compile) ...
+    compile_mount: str | None  # ... mounted here; the engine's cache root is below it, per revision and image
 
 
 @dataclass(frozen=True)
@@ -134,12 +136,24 @@ class Fit:
 
 @dataclass(frozen=True)
 class ColdStart:
-    image_pull_s: int
+    """How long a replica takes to serve: on a fresh node (the first pod of a new revision on a node that has not
+    pulled the engine image) and on a warm one (image pre-pulled, compile cache filled), beside the physical
+    limit of its weights' path."""
+
+    loader: str  # default | runai-streamer
+    image_pull_s: int  # fresh nodes only: the pool's pre-pull DaemonSet fills every node that joins
     weight_read_s: int
-    engine_start_s: int
-    estimate_s: int
-    budget_s: int
+    engine_start_s: int  # with a warm compile cache
+    compile_s: int  # what an empty compile cache adds (the first start of a revision and engine version)
+    estimate_s: int  # fresh: pull + read + start + compile
+    warm_s: int  # warm: read + start
+    budget_s: int  # the startup probe: 2 x (read + start + compile), bounded; the pull happens before it runs
     read_mibps: int  # the read rate the estimate assumes for one replica
+    limit_link: str  # the tightest link between the weights and the GPUs ...
+    limit_mibps: int  # ... its rate for one replica ...
+    limit_s: int  # ... and the weights over it: no loader reads faster
+    floor_s: int  # limit_s plus the engine's own start: the fastest a warm start can be on this path
+    streamer_concurrency: int | None  # runai-streamer: parallel reads
 
 
 @dataclass(frozen=True)
@@ -167,6 +181,7 @@ class Prefetch:
     directory: str  # the revision's directory, absolute, as the Job sees the cache
     partial: str  # the download in progress, renamed to `directory` when complete
     marker: str  # written after the rename; its presence means the weights are complete
+    compile_dir: str | None  # the cache's compile directory, created (owned by the pods' user) for model pods
     image: str
     hub_version: str | None  # huggingface_hub installed by hf:// Jobs; None: the image has it (or an s3 source)
     hf_endpoint: str | None  # HF_ENDPOINT for hf:// Jobs (a mirror); None: the public hub
@@ -199,6 +214,21 @@ class ModelPlan:
     cost: Cost
     weights_check: WeightsCheck
     prefetch: Prefetch
+
+
+@dataclass(frozen=True)
+class Prepull:
+    """A DaemonSet per pool and engine image that pulls the image onto every node of the pool as it joins. One per
+    image, named by it, so a model never changes another image's DaemonSet: the first model of an image on a pool
+    adds it, the last one removes it."""
+
+    name: str
+    pool: str
+    image: str
+    node_selector: dict[str, str]
+    pause_image: str  # what the DaemonSet's pod runs once the images are pulled
+    cpu: str
+    memory: str
 
 
 @dataclass(frozen=True)
@@ -238,6 +268,19 @@ class CachePlan:
     per_client_mibps: int  # 0: the node's network is the limit
     all_start_s: int  # every model's max replicas reading at once
     monthly_usd: float | None  # None: a storage class of unknown price
+    target: CacheTarget | None  # cache.coldStartTarget, when set
+
+
+@dataclass(frozen=True)
+class CacheTarget:
+    """cache.coldStartTarget: what the cache must read for every model's replicas to start (warm) within it."""
+
+    target_s: int
+    needed_mibps: int  # aggregate, for the most demanding model's replicas starting together
+    model: str  # that model
+    storage_gib: int | None  # the cheapest FSx for Lustre that meets it: capacity ...
+    throughput_per_tib: int | None  # ... and throughput tier ...
+    monthly_usd: float | None  # ... and its price
 
 
 @dataclass(frozen=True)
@@ -345,6 +388,7 @@ class Plan:
     kubernetes_version: str
     models: tuple[ModelPlan, ...]
     pools: tuple[PoolPlan, ...]
+    prepull: tuple[Prepull, ...]
     cache: CachePlan
     cluster: ClusterPlan | None
     network: NetworkPlan

@@ -31,9 +31,10 @@ def probes(health_path: str, health_timeout_s: int, cold: ColdStart) -> Probes:
 def rollout(cold: ColdStart, max_replicas: int, surge: bool) -> Rollout:
     """Surge one replica when there is room, else replace one; await one cold start per replica on update."""
     waves = max_replicas  # rolling updates replace one replica per wave
+    # The image is pulled before the startup probe runs: the Deployment and Pulumi wait for both.
+    first = cold.image_pull_s + cold.budget_s + AWAIT_MARGIN_S
     return Rollout(
         max_surge=1 if surge else 0, max_unavailable=0 if surge else 1, pdb_max_unavailable=1,
-        revision_history_limit=REVISION_HISTORY, progress_deadline_s=cold.budget_s + AWAIT_MARGIN_S,
-        create_timeout_s=cold.budget_s + AWAIT_MARGIN_S,
-        update_timeout_s=min(cold.budget_s + cold.estimate_s * (waves - 1) + AWAIT_MARGIN_S, MAX_UPDATE_S),
+        revision_history_limit=REVISION_HISTORY, progress_deadline_s=first, create_timeout_s=first,
+        update_timeout_s=min(first + cold.estimate_s * (waves - 1), MAX_UPDATE_S),
         prestop_sleep_s=PRESTOP_SLEEP_S, termination_grace_s=PRESTOP_SLEEP_S + REQUEST_TIMEOUT_S)
