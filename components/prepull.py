@@ -44,7 +44,8 @@ class ImagePrepull(pulumi.ComponentResource):
         return k8s.apps.v1.DaemonSet(
             f"{name}-{p.name.removeprefix('prepull-')}",
             metadata={"name": app, "namespace": namespace, "labels": labels(app, COMPONENT),
-                      "annotations": {"inference/image": p.image, **workload_skips([p.image, p.pause_image], probeless=True)}},
+                      "annotations": {"inference/image": p.image,
+                                      **workload_skips([p.image, p.pause_image], probeless=True)}},
             spec={"selector": {"matchLabels": selector(app, COMPONENT)},
                   "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "10%"}},
                   "template": {
