@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from inference.catalog import GPU_MEMORY_GIB, INSTANCE_TYPES  # noqa: E402
 from inference.engines import ENGINES  # noqa: E402
-from inference.plan.placement import GPU_MEMORY_UTILIZATION, pack_nodes  # noqa: E402
+from inference.plan.placement import pack_nodes  # noqa: E402
 
 BENCH_ENGINES = ("vllm", "sglang", "tgi")
 TP_SIZES = (1, 2, 4)
@@ -77,7 +77,8 @@ def synthetic_model(i: int, offered: dict[str, list[dict[str, Any]]]) -> dict[st
     gpu = sorted(offered)[(i // len(BENCH_ENGINES)) % len(offered)]
     largest = max(INSTANCE_TYPES[p["instanceType"]].gpus for p in offered[gpu])
     tp = rng.choice([t for t in TP_SIZES if t <= largest])
-    usable = tp * GPU_MEMORY_GIB[gpu] * GPU_MEMORY_UTILIZATION
+    # Weights that leave the engine any room for a KV cache (its budget with no weights, per GPU, times TP).
+    usable = tp * ENGINES[engine].kv_budget_gib(GPU_MEMORY_GIB[gpu], 0, tp)
     out: dict[str, Any] = {"name": f"m{i:04d}-{engine}"}
     if rng.random() < 0.5:
         out["source"] = f"hf://bench-org/model-{i}"
@@ -112,7 +113,7 @@ def stack_config(stack: str, models: list[dict[str, Any]]) -> dict[str, Any]:
     for m in models:
         count = m["gpu"]["count"]
         pool = next(p for p in offered[m["gpu"]["type"]] if INSTANCE_TYPES[p["instanceType"]].gpus >= count)
-        demand[pool["name"]].extend([count] * max_replicas(m))
+        demand[pool["name"]].extend([count] * (max_replicas(m) + 1))  # + its surge replica (rollout surge)
     for pool in pools:
         need = pack_nodes(demand[pool["name"]], INSTANCE_TYPES[pool["instanceType"]].gpus) + 1
         if need > NODE_LIMIT:
@@ -343,9 +344,9 @@ def markdown(results: list[dict[str, Any]], sizes: list[int], repeats: int, comm
         "What it measures. For each stack and each size N, `bench/run.py` generates N synthetic, valid models",
         "(engines vllm/sglang/tgi in turn; each GPU type the stack's node pools provide; fixed replicas or autoscaled",
         "on the queue or running metric; tensor parallel 1/2/4 where the pool's instance has the GPUs; hf:// and",
-        "s3:// sources; weights 20-80% of usable GPU memory). Model i is seeded by i, so the models of a smaller N",
+        "s3:// sources; weights 20-80% of what leaves the engine room for a KV cache). Model i is seeded by i, so the models of a smaller N",
         "are a prefix of a larger one's. The stack config is the real `Pulumi.<stack>.yaml` with each pool's",
-        "`maxNodes` raised to the packed demand at max replicas plus a spare node, and the cache grown to hold all",
+        "`maxNodes` raised to the packed demand at max replicas and surge replicas plus a spare node, and the cache grown to hold all",
         "weights plus the largest model (FSx `storageGiB` in steps of 2400). These go into a scratch project (a",
         "symlink to the real `__main__.py`, as `tests/conftest.py` does), and `components.mockrun.run_program` runs",
         "it under the same Pulumi mocks as the tests and the render.",
