@@ -112,6 +112,41 @@ def _trtllm_kv(gpu_gib: float, weights_gib: float, tp: int) -> float:
 
 
 @dataclass(frozen=True)
+class MultiNodeLaunch:
+    """How an engine runs one replica over several nodes, one pod per node, under a LeaderWorkerSet.
+
+    `parallelism(gpus_per_node, nodes)` gives (tensor parallel, pipeline parallel); `launch(nodes, pp, leader)` gives
+    the flags added to the engine's own command line on the leader (rank 0) or on a worker. LWS injects
+    LWS_LEADER_ADDRESS and LWS_WORKER_INDEX into every pod (api/leaderworkerset/v1/leaderworkerset_types.go);
+    Kubernetes expands `$(NAME)` in args from the container's environment.
+    """
+
+    parallelism: Callable[[int, int], tuple[int, int]]
+    launch: Callable[[int, int, bool], list[str]]
+    flags: tuple[str, ...]  # what `launch` sets: engineArgs of a multi-node model may not repeat them
+    source: str
+
+
+def _vllm_multinode(nodes: int, pp: int, leader: bool) -> list[str]:
+    # vLLM's multiprocessing backend across nodes (docs "Running vLLM with MultiProcessing", vllm-project/vllm#30509;
+    # flags checked against the v0.31.0 parser): every node runs `vllm serve` with the same parallel layout, rank 0
+    # serves the API, the others run --headless.
+    args = ["--pipeline-parallel-size", str(pp), "--nnodes", str(nodes), "--node-rank", "$(LWS_WORKER_INDEX)",
+            "--master-addr", "$(LWS_LEADER_ADDRESS)"]
+    return args if leader else [*args, "--headless"]
+
+
+SGLANG_DIST_PORT = 20000  # the LWS SGLang example's --dist-init-addr port
+
+
+def _sglang_multinode(nodes: int, pp: int, leader: bool) -> list[str]:
+    # kubernetes-sigs/lws docs/examples/sglang/lws.yaml (v0.10.0): the same command on every node, ranked by
+    # LWS_WORKER_INDEX; tensor parallel spans the nodes.
+    return ["--nnodes", str(nodes), "--node-rank", "$(LWS_WORKER_INDEX)",
+            "--dist-init-addr", f"$(LWS_LEADER_ADDRESS):{SGLANG_DIST_PORT}"]
+
+
+@dataclass(frozen=True)
 class Engine:
     name: str
     image: str
@@ -126,6 +161,7 @@ class Engine:
     start_seconds: int  # engine start once weights are read (CUDA graphs, compile), upper end of measurements
     kv_budget_gib: Callable[[float, float, int], float]  # (GPU GiB, weights per GPU GiB, TP) -> KV GiB per GPU
     kv_cache_fp8: bool  # has a flag for an fp8 KV cache
+    multinode: MultiNodeLaunch | None = None  # None: one replica must fit one node
 
 
 ENGINES: dict[str, Engine] = {
@@ -138,6 +174,13 @@ ENGINES: dict[str, Engine] = {
         metrics={"queue": "vllm:num_requests_waiting", "running": "vllm:num_requests_running",
                  "kvCache": "vllm:kv_cache_usage_perc"},
         start_seconds=40, kv_budget_gib=_vllm_kv, kv_cache_fp8=True,
+        # Tensor parallel within a node, pipeline parallel across nodes: vLLM's distributed-serving guide and the
+        # LWS vLLM example (Llama-3.1-405B, TP 8 x PP 2 on two 8-GPU nodes).
+        multinode=MultiNodeLaunch(
+            parallelism=lambda gpus_per_node, nodes: (gpus_per_node, nodes), launch=_vllm_multinode,
+            flags=("--pipeline-parallel-size", "-pp", "--nnodes", "-n", "--node-rank", "-r", "--master-addr",
+                   "--headless", "--distributed-executor-backend"),
+            source="vLLM docs, multi-node serving with the multiprocessing backend"),
     ),
     "sglang": Engine(
         name="sglang", image="lmsysorg/sglang:v0.5.20", image_gib=12.0,
@@ -148,6 +191,12 @@ ENGINES: dict[str, Engine] = {
         metrics={"queue": "sglang:num_queue_reqs", "running": "sglang:num_running_reqs",
                  "kvCache": "sglang:token_usage"},
         start_seconds=60, kv_budget_gib=_sglang_kv, kv_cache_fp8=True,
+        # Tensor parallel over all GPUs of the replica, as the LWS SGLang example (--tp = GPUs of all nodes).
+        multinode=MultiNodeLaunch(
+            parallelism=lambda gpus_per_node, nodes: (gpus_per_node * nodes, 1), launch=_sglang_multinode,
+            flags=("--nnodes", "--node-rank", "--dist-init-addr", "--nccl-init-addr", "--pp-size",
+                   "--pipeline-parallel-size"),
+            source="kubernetes-sigs/lws docs/examples/sglang/lws.yaml"),
     ),
     "tgi": Engine(
         name="tgi", image="ghcr.io/huggingface/text-generation-inference:3.3.7", image_gib=6.0,

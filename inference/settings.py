@@ -21,7 +21,8 @@ HF_SOURCE = r"^hf://[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$"
 S3_SOURCE = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[^\s]+$"
 REVISION = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
-TP_SIZES = (1, 2, 4, 8)
+TP_SIZES = (1, 2, 4, 8)  # GPUs of a replica within one node; above this a replica spans whole nodes
+MAX_GPUS = 1024
 
 GpuType = Literal["a10g", "l4", "l40s", "a100-40gb", "a100-80gb", "h100", "h200"]
 EngineName = Literal["vllm", "sglang", "tgi", "trtllm"]
@@ -44,8 +45,10 @@ class GpuSpec(Strict):
     @field_validator("count")
     @classmethod
     def _tp(cls, v: int) -> int:
-        if v not in TP_SIZES:
-            raise ValueError(f"tensor-parallel size must be one of {', '.join(map(str, TP_SIZES))}, got {v}")
+        # A larger count is a multi-node replica: the planner checks it is a multiple of the pool's GPUs per node.
+        if v not in TP_SIZES and not max(TP_SIZES) < v <= MAX_GPUS:
+            raise ValueError(f"GPUs per replica must be one of {', '.join(map(str, TP_SIZES))} (one node), or a "
+                             f"multiple of a node's GPUs up to {MAX_GPUS} (a replica over several nodes), got {v}")
         return v
 
 
@@ -184,6 +187,8 @@ class NodePoolCfg(Strict):
     # Serving images are 12-29 GB compressed and unpack to about twice that; keep room for two engines.
     disk_gib: Annotated[int, Field(ge=50, le=16_384, alias="diskGiB")] = 200
     hourly_price: Annotated[float, Field(gt=0, le=1000)] | None = None  # USD; overrides the catalog's price
+    # Elastic Fabric Adapter for multi-node replicas on instance types that have it; false turns it off.
+    efa: bool = True
 
     @field_validator("instance_type")
     @classmethod
@@ -238,6 +243,7 @@ class AddonsCfg(Strict):
     device_plugin: bool = True
     keda: bool = False
     dcgm_exporter: bool = False
+    leader_worker_set: bool = False  # the LeaderWorkerSet controller that models over several nodes run under
 
 
 class StackCfg(Strict):

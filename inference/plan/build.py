@@ -9,7 +9,7 @@ from ..charts import CHARTS
 from ..engines import ENGINES, EngineInputs, platform_env
 from ..errors import PlanError, Problem
 from ..settings import ModelSpec, NodePoolCfg, Settings, StackCfg
-from . import autoscaling, capacity, coldstart, placement, rollout
+from . import autoscaling, capacity, coldstart, multinode, placement, rollout
 from .cost import cache_monthly, model_cost
 from .records import (
     AddonsPlan,
@@ -25,6 +25,7 @@ from .records import (
     Plan,
     PoolPlan,
     Resources,
+    Scaling,
     StackCost,
     Volumes,
     WeightsCheck,
@@ -72,15 +73,20 @@ def plan(settings: Settings) -> Plan:
     if stack.cache.kind == "efs":
         warnings.append(f"cache efs: each client reads at most {coldstart.EFS_PER_CLIENT_MIBPS} MiB/s "
                         "(1.5 GiB/s): large models start slowly; fsx-lustre scales with throughputPerTiB")
+    spanning = {spec.name: multinode.nodes_per_replica(spec, it) for _, spec, _, it in chosen}
+    if any(n > 1 for n in spanning.values()) and not stack.addons.leader_worker_set:
+        warnings.append("models span several nodes (" + ", ".join(n for n, k in spanning.items() if k > 1) + ") as "
+                        "LeaderWorkerSets, but addons.leaderWorkerSet is off: the LWS controller must already run in "
+                        "the cluster (or set addons.leaderWorkerSet: true)")
     cache = _cache_plan(stack, capacity_gib, weights, aggregate, per_client,
-                        coldstart.all_start_s(settings.models, aggregate, per_client))
+                        coldstart.all_start_s(settings.models, aggregate, per_client, spanning))
     store = cache.monthly_usd or 0.0
     total = StackCost(round(sum(p.monthly_usd_min for p in pools) + store, 2),
                       round(sum(p.monthly_usd_max for p in pools) + store, 2), PRICES_AS_OF)
     return Plan(
         target=stack.target, stack=settings.stack_name, namespace=stack.namespace,
         kubernetes_version=stack.kubernetes_version, models=tuple(models), pools=tuple(pools), cache=cache,
-        cluster=_cluster_plan(stack), network=_network_plan(stack), addons=_addons_plan(stack),
+        cluster=_cluster_plan(stack), network=_network_plan(stack), addons=_addons_plan(stack, pools),
         monitors=tuple(EngineMonitor(name, ENGINES[name].metrics_path, SCRAPE_INTERVAL)
                        for name in sorted({m.engine for m in models})) if stack.monitoring.pod_monitor else (),
         hf_token=stack.hf_token, warnings=tuple(warnings), cost=total)
@@ -96,11 +102,21 @@ def is_pinned(spec: ModelSpec) -> bool:
 def _model_plan(stack: StackCfg, spec: ModelSpec, pool: NodePoolCfg, it: InstanceType, pool_plan: PoolPlan, fit: Fit,
                 aggregate: int, per_client: int, warnings: list[str]) -> ModelPlan:
     engine = ENGINES[spec.engine]
-    cold = coldstart.cold_start(spec, it, aggregate, per_client)
+    nodes = multinode.nodes_per_replica(spec, it)
+    cold = coldstart.cold_start(spec, it, aggregate, per_client, nodes)
     fetch = coldstart.prefetch(spec, cold.read_mibps, CACHE_MOUNT)
-    args = engine.build_args(EngineInputs(fetch.directory, spec.name, spec.gpu.count, engine.port,
+    tp, _ = multinode.parallelism(spec, it)
+    base = engine.build_args(EngineInputs(fetch.directory, spec.name, tp, engine.port,
                                           spec.context_window, spec.batch_size, spec.kv_cache_dtype == "fp8"))
-    rpn = it.gpus // spec.gpu.count
+    multi = multinode.multinode(spec, it, pool_plan.efa is not None, base)
+    rpn = it.gpus // spec.gpu.count  # 0 for a replica over several nodes
+    nodes_min, nodes_max = ((spec.min_replicas * nodes, spec.max_replicas * nodes) if multi else
+                            (math.ceil(spec.min_replicas / rpn), math.ceil(spec.max_replicas / rpn)))
+    alternative = multinode.single_node_alternative(spec) if multi else None
+    if alternative:
+        warnings.append(f"model {spec.name}: one replica spans {nodes} nodes of pool {pool.name} "
+                        f"({pool.instance_type}), talking over the network; {alternative} holds its {spec.gpu.count} "
+                        "GPUs on one node")
     if spec.rollout == "replace" and spec.min_replicas == 1:
         warnings.append(f"model {spec.name}: rollout replace with one replica stops it before its successor starts: "
                         "every update is an outage of a cold start; use rollout surge or two replicas")
@@ -115,23 +131,27 @@ def _model_plan(stack: StackCfg, spec: ModelSpec, pool: NodePoolCfg, it: Instanc
     return ModelPlan(
         name=spec.name, engine=spec.engine,
         container=Container(
-            image=spec.image or engine.image, command=engine.command, args=(*args, *spec.engine_args),
+            image=spec.image or engine.image, command=engine.command, args=multinode.args(spec, it, base, leader=True),
             env=(*platform_env(fetch.directory), *sorted(spec.env.items())), port=engine.port,
             health_path=engine.health_path, metrics_path=engine.metrics_path),
         placement=Placement(
             pool=pool.name, gpu_type=it.gpu_type, gpus=spec.gpu.count, replicas_per_node=rpn,
-            nodes_at_min=math.ceil(spec.min_replicas / rpn), nodes_at_max=math.ceil(spec.max_replicas / rpn),
+            nodes_at_min=nodes_min, nodes_at_max=nodes_max,
             node_selector=placement.node_selector(pool, it)),
         resources=Resources(cpu_request=cpu, memory_gib=memory, shm_gib=shm, tmp_gib=placement.TMP_GIB),
         volumes=Volumes(claim=CLAIM_NAME, mount_path=CACHE_MOUNT, model_path=fetch.directory,
                         marker_path=fetch.marker),
         probes=rollout.probes(engine.health_path, cold),
-        scaling=autoscaling.scaling(spec, stack.autoscaler, stack.namespace, stack.monitoring.prometheus_url,
-                                    cold.estimate_s),
+        scaling=_scaling(spec, stack, cold.estimate_s, multi is not None),
         rollout=rollout.rollout(cold, spec.max_replicas, spec.rollout == "surge"),
         fit=fit, cold_start=cold, cost=model_cost(spec, pool_plan),
         weights_check=WeightsCheck(image=UTILITY_IMAGE, cpu_request="10m", cpu_limit="100m", memory="16Mi"),
-        prefetch=fetch)
+        prefetch=fetch, multinode=multi)
+
+
+def _scaling(spec: ModelSpec, stack: StackCfg, estimate_s: int, leaders: bool) -> Scaling:
+    out = autoscaling.scaling(spec, stack.autoscaler, stack.namespace, stack.monitoring.prometheus_url, estimate_s)
+    return multinode.leader_scaling(out, spec.name, stack.namespace) if leaders else out
 
 
 def _cache_plan(stack: StackCfg, capacity_gib: int | None, weights: float, aggregate: int, per_client: int,
@@ -159,7 +179,7 @@ def _network_plan(stack: StackCfg) -> NetworkPlan:
                        IMDS_CIDR, POD_IDENTITY_CIDR)
 
 
-def _addons_plan(stack: StackCfg) -> AddonsPlan:
+def _addons_plan(stack: StackCfg, pools: list[PoolPlan]) -> AddonsPlan:
     def chart(key: str, on: bool) -> Chart | None:
         pin = CHARTS[key]
         return Chart(key, pin.chart, pin.version, pin.repo, pin.namespace) if on else None
@@ -169,7 +189,9 @@ def _addons_plan(stack: StackCfg) -> AddonsPlan:
     plugin = stack.addons.device_plugin and any(p.ami_type != "BOTTLEROCKET_x86_64_NVIDIA" for p in stack.node_pools)
     return AddonsPlan(device_plugin=chart("device-plugin", plugin), keda=chart("keda", stack.addons.keda),
                       dcgm_exporter=chart("dcgm-exporter", stack.addons.dcgm_exporter),
-                      dcgm_service_monitor=stack.monitoring.pod_monitor, gpu_node_label=placement.NODE_LABEL_GPU)
+                      dcgm_service_monitor=stack.monitoring.pod_monitor, gpu_node_label=placement.NODE_LABEL_GPU,
+                      leader_worker_set=chart("leader-worker-set", stack.addons.leader_worker_set),
+                      efa_device_plugin=chart("efa-device-plugin", any(p.efa for p in pools)))
 
 
 def _service_namespace(url: str, default: str) -> str:

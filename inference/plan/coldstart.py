@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Mapping
 
 from ..catalog import InstanceType
 from ..engines import ENGINES
@@ -47,26 +48,33 @@ def cache_rates(stack: StackCfg) -> tuple[int, int, int | None]:
     return PVC_AGGREGATE_MIBPS, PVC_PER_CLIENT_MIBPS, cache.size_gib
 
 
-def cold_start(spec: ModelSpec, it: InstanceType, aggregate: int, per_client: int) -> ColdStart:
-    """image pull + weight read + engine start, each from its path's limit; the budget is twice that, bounded."""
+def cold_start(spec: ModelSpec, it: InstanceType, aggregate: int, per_client: int, nodes: int = 1) -> ColdStart:
+    """image pull + weight read + engine start, each from its path's limit; the budget is twice that, bounded.
+
+    A replica over `nodes` nodes pulls the image on each node at once and each node reads the whole checkpoint: vLLM
+    and SGLang ranks iterate over every safetensors file and keep the tensors of their shard (an assumption on the
+    safe side for pipeline stages); each pod copies its share into its GPUs."""
     engine = ENGINES[spec.engine]
     node_mibps = int(it.network_gbps * 1000 / 8 * 1000 / 1024)  # Gbit/s -> MiB/s
     client = min(per_client or node_mibps, node_mibps)
     # A model's replicas start together on first deploy and on scale-up bursts; other models are not counted,
     # so adding a model never changes another model's budgets (their sum is reported as `all_start_s`).
-    read_mibps = max(1, int(min(client, aggregate / spec.max_replicas)))
+    read_mibps = max(1, int(min(client, aggregate / (spec.max_replicas * nodes))))
     pull = engine.image_gib / min(IMAGE_PULL_GIBPS, it.network_gbps / 8)
     read = spec.size_gib * 1024 / read_mibps
-    start = engine.start_seconds + spec.size_gib / HOST_TO_GPU_GIBPS
+    start = engine.start_seconds + spec.size_gib / nodes / HOST_TO_GPU_GIBPS
     estimate = math.ceil(pull) + math.ceil(read) + math.ceil(start)
     return ColdStart(math.ceil(pull), math.ceil(read), math.ceil(start), estimate,
                      clamp(BUDGET_FACTOR * estimate, BUDGET_MIN_S, BUDGET_MAX_S), read_mibps)
 
 
-def all_start_s(models: tuple[ModelSpec, ...], aggregate: int, per_client: int) -> int:
-    """Every model's max replicas reading their weights at once."""
-    total_mib = sum(s.size_gib * 1024 * s.max_replicas for s in models)
-    clients = sum(s.max_replicas for s in models)
+def all_start_s(models: tuple[ModelSpec, ...], aggregate: int, per_client: int,
+                nodes: Mapping[str, int] | None = None) -> int:
+    """Every model's max replicas reading their weights at once (every node of a multi-node replica, by model name
+    in `nodes`)."""
+    readers = {s.name: s.max_replicas * (nodes or {}).get(s.name, 1) for s in models}
+    total_mib = sum(s.size_gib * 1024 * readers[s.name] for s in models)
+    clients = sum(readers.values())
     return math.ceil(total_mib / min(aggregate, (per_client or aggregate) * clients))
 
 
