@@ -74,6 +74,13 @@ CHECKOV_REASONS: dict[str, str] = {
     "CKV_K8S_15": (
         "tag-pinned images are pulled IfNotPresent: Always would make every pod start, scale-up and Job retry "
         "depend on the registry being reachable; pinning all of the pod's images by digest removes this skip"),
+    "CKV_K8S_8": (
+        "LeaderWorkerSet: the leader pod has liveness, readiness and startup probes; worker pods run headless engine "
+        "ranks that serve no HTTP, and a failed rank stalls the leader, whose probes fail and whose group "
+        "restartPolicy RecreateGroupOnPodRestart recreates every pod of the group"),
+    "CKV_K8S_9": (
+        "LeaderWorkerSet: only the leader serves requests and is probed for readiness; the Service selects leaders "
+        "only (worker-index 0), so a worker's readiness would gate nothing"),
 }
 
 # Checks a pod fails while any of its images is pinned by tag rather than by digest.
@@ -85,7 +92,9 @@ def checkov_skips(*check_ids: str) -> dict[str, str]:
     return {f"checkov.io/skip{i}": f"{check_id}={CHECKOV_REASONS[check_id]}" for i, check_id in enumerate(check_ids, 1)}
 
 
-def workload_skips(images: Iterable[str], gpu: bool = False) -> dict[str, str]:
-    """Skip annotations for a Deployment or Job whose pods run these images (gpu: GPU pods without a CPU limit)."""
+def workload_skips(images: Iterable[str], gpu: bool = False, unprobed_workers: bool = False) -> dict[str, str]:
+    """Skip annotations for a Deployment, Job or LeaderWorkerSet whose pods run these images (gpu: GPU pods without
+    a CPU limit; unprobed_workers: LeaderWorkerSet workers, probed through their leader)."""
     by_tag = any("@sha256:" not in image for image in images)
-    return checkov_skips(*(("CKV_K8S_11",) if gpu else ()), *(TAG_PINNED if by_tag else ()))
+    return checkov_skips(*(("CKV_K8S_11",) if gpu else ()), *(TAG_PINNED if by_tag else ()),
+                         *(("CKV_K8S_8", "CKV_K8S_9") if unprobed_workers else ()))
