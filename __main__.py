@@ -6,6 +6,7 @@ import pulumi
 
 from components.addons import ClusterAddons, ClusterAddonsArgs
 from components.cache import ModelCache, ModelCacheArgs
+from components.leader_worker import LeaderWorkerService, LeaderWorkerServiceArgs
 from components.model_service import ModelService, ModelServiceArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.namespace import ModelNamespace, ModelNamespaceArgs
@@ -15,6 +16,7 @@ from components.prepull import ImagePrepull, ImagePrepullArgs
 from components.provider import connect, subnet_zones
 from inference.errors import InputError
 from inference.plan import plan as make_plan
+from inference.plan.records import ModelPlan
 from inference.plan.serialize import to_data
 from inference.settings import SECRET_KEYS, STACK_KEYS, load_settings
 
@@ -53,11 +55,18 @@ cache = ModelCache("weights", ModelCacheArgs(plan.cache, plan.models, plan.names
                    opts=in_namespace)
 
 model_opts = pulumi.ResourceOptions.merge(in_namespace, pulumi.ResourceOptions(depends_on=addons.crd_dependencies))
-services = {
-    m.name: ModelService(m.name, ModelServiceArgs(m, plan.namespace, [*addons.deployment_dependencies,
-                                                                      cache.jobs[m.name]]), opts=model_opts)
-    for m in plan.models
-}
+
+
+def serve(m: ModelPlan) -> ModelService | LeaderWorkerService:
+    """A Deployment for a model that fits one node, a LeaderWorkerSet for one whose replica spans several."""
+    depends_on = [*addons.deployment_dependencies, cache.jobs[m.name]]
+    if m.multinode is None:
+        return ModelService(m.name, ModelServiceArgs(m, plan.namespace, depends_on), opts=model_opts)
+    return LeaderWorkerService(m.name, LeaderWorkerServiceArgs(
+        m, plan.namespace, [*depends_on, *addons.multinode_dependencies]), opts=model_opts)
+
+
+services = {m.name: serve(m) for m in plan.models}
 
 pulumi.export("plan", to_data(plan))
 pulumi.export("namespace", plan.namespace)

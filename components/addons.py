@@ -1,4 +1,5 @@
-"""Cluster add-ons from official Helm charts, pinned in the plan: the NVIDIA device plugin, KEDA, DCGM exporter."""
+"""Cluster add-ons from official Helm charts, pinned in the plan: the NVIDIA device plugin, KEDA, DCGM exporter,
+the LeaderWorkerSet controller and the EFA device plugin."""
 
 from __future__ import annotations
 
@@ -51,6 +52,20 @@ class ClusterAddons(pulumi.ComponentResource):
                 # them exported_*), so GPU series join to models; additionalLabels: the Prometheus selector's.
                 "serviceMonitor": {"enabled": a.dcgm_service_monitor, "honorLabels": True,
                                    "additionalLabels": dict(a.selector_labels)}}, args.gpu_nodes)
+        self.leader_worker_set: k8s.helm.v4.Chart | None = None
+        self.efa_device_plugin: k8s.helm.v4.Chart | None = None
+        if a.leader_worker_set:
+            # The controller runs as non-root with dropped capabilities; like KEDA, "restricted" is audited and
+            # warned, as the chart sets no seccomp profile.
+            self.leader_worker_set = self._chart(a.leader_worker_set, "baseline", {}, [], report="restricted")
+        if a.efa_device_plugin:
+            # The EFA plugin runs privileged on the host network with hostPath mounts; its chart fixes affinity (EFA
+            # instance types) and priority class, and appends these tolerations to its own.
+            self.efa_device_plugin = self._chart(a.efa_device_plugin, "privileged", {"tolerations": [GPU_TOLERATION]},
+                                                 args.gpu_nodes)
+        # Multi-node models wait for the LeaderWorkerSet CRD and the EFA devices they request.
+        self.multinode_dependencies: list[pulumi.Resource] = [
+            c for c in (self.leader_worker_set, self.efa_device_plugin) if c is not None]
         # Model Deployments wait for the plugin so a first deploy does not race the GPUs being advertised.
         self.deployment_dependencies: list[pulumi.Resource] = [c for c in (self.device_plugin,) if c is not None]
         # The KEDA chart brings the ScaledObject CRD the models' autoscalers are made of.
@@ -65,8 +80,10 @@ class ClusterAddons(pulumi.ComponentResource):
         ns = k8s.core.v1.Namespace(f"{self._name}-{chart.key}-ns",
                                    metadata={"name": chart.namespace, "labels": labels},
                                    opts=pulumi.ResourceOptions(parent=self))
+        # An OCI registry is part of the chart reference; a classic repository is given as repository options.
+        oci = chart.repo.startswith("oci://")
         return k8s.helm.v4.Chart(
-            f"{self._name}-{chart.key}", chart=chart.chart, version=chart.version,
-            repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=chart.repo),
+            f"{self._name}-{chart.key}", chart=f"{chart.repo}/{chart.chart}" if oci else chart.chart,
+            version=chart.version, repository_opts=None if oci else k8s.helm.v4.RepositoryOptsArgs(repo=chart.repo),
             name=chart.chart, namespace=chart.namespace, values=values,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[ns, *depends_on]))

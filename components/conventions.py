@@ -71,14 +71,16 @@ CHECKOV_REASONS: dict[str, str] = {
         "images are pinned by exact release tags (models.yaml rejects latest and untagged images); upstream "
         "digests are not verified here and a wrong one fails every pull; pinning all of the pod's images by digest "
         "removes this skip"),
-    "CKV_K8S_8": (
-        "image pre-pull pod: its only container is pause, which serves nothing to probe; its work (pulling the "
-        "engine image) is done when its init container exits"),
-    "CKV_K8S_9": (
-        "image pre-pull pod: its only container is pause, which serves no traffic a readiness probe could gate"),
     "CKV_K8S_15": (
         "tag-pinned images are pulled IfNotPresent: Always would make every pod start, scale-up and Job retry "
         "depend on the registry being reachable; pinning all of the pod's images by digest removes this skip"),
+    "CKV_K8S_8": (
+        "a pod that serves nothing to probe: an image pre-pull pod (only pause runs; its pull is done when its init "
+        "container exits) or a LeaderWorkerSet worker (a headless engine rank; the leader is probed, a failed rank "
+        "stalls it, and restartPolicy RecreateGroupOnPodRestart recreates every pod of the group)"),
+    "CKV_K8S_9": (
+        "a pod that serves no traffic a readiness probe could gate: an image pre-pull pod (pause) or a "
+        "LeaderWorkerSet worker (the Service selects leaders only, worker-index 0)"),
 }
 
 # Checks a pod fails while any of its images is pinned by tag rather than by digest.
@@ -90,9 +92,9 @@ def checkov_skips(*check_ids: str) -> dict[str, str]:
     return {f"checkov.io/skip{i}": f"{check_id}={CHECKOV_REASONS[check_id]}" for i, check_id in enumerate(check_ids, 1)}
 
 
-def workload_skips(images: Iterable[str], gpu: bool = False, probeless: bool = False) -> dict[str, str]:
-    """Skip annotations for a workload whose pods run these images (gpu: GPU pods without a CPU limit; probeless:
-    a pod that serves nothing, such as the image pre-pull DaemonSet's)."""
+def workload_skips(images: Iterable[str], gpu: bool = False, unprobed: bool = False) -> dict[str, str]:
+    """Skip annotations for a workload whose pods run these images (gpu: GPU pods without a CPU limit; unprobed:
+    pods that serve nothing to probe: image pre-pull pods, LeaderWorkerSet workers)."""
     by_tag = any("@sha256:" not in image for image in images)
-    return checkov_skips(*(("CKV_K8S_11",) if gpu else ()), *(("CKV_K8S_8", "CKV_K8S_9") if probeless else ()),
+    return checkov_skips(*(("CKV_K8S_11",) if gpu else ()), *(("CKV_K8S_8", "CKV_K8S_9") if unprobed else ()),
                          *(TAG_PINNED if by_tag else ()))

@@ -147,36 +147,37 @@ class ModelService(pulumi.ComponentResource):
         self.pdb = k8s.policy.v1.PodDisruptionBudget(
             f"{name}-pdb", metadata=meta, spec={"maxUnavailable": m.rollout.pdb_max_unavailable, "selector": match},
             opts=child)
-        self.autoscaler = self._autoscaler(name, m, meta, child)
+        self.autoscaler = autoscaler(name, m, meta, child, {"apiVersion": "apps/v1", "kind": "Deployment",
+                                                            "name": m.name})
         self.url = f"http://{m.name}.{args.namespace}.svc.cluster.local:{SERVICE_PORT}"
         self.register_outputs({"url": self.url, "deployment": m.name})
 
-    @staticmethod
-    def _autoscaler(name: str, m: ModelPlan, meta: dict[str, Any],
-                    child: pulumi.ResourceOptions) -> pulumi.CustomResource | None:
-        a, s = m.scaling.autoscale, m.scaling
-        if a is None:
-            return None
-        target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": m.name}
-        if a.kind == "hpa":
-            return k8s.autoscaling.v2.HorizontalPodAutoscaler(
-                f"{name}-hpa", metadata=meta,
-                spec={"scaleTargetRef": target, "minReplicas": s.min_replicas, "maxReplicas": s.max_replicas,
-                      "metrics": [{"type": "Pods", "pods": {
-                          "metric": {"name": a.hpa_metric},
-                          "target": {"type": "AverageValue", "averageValue": a.target_quantity}}}],
-                      "behavior": a.behavior},
-                opts=child)
-        return k8s.apiextensions.CustomResource(
-            f"{name}-scaledobject", api_version="keda.sh/v1alpha1", kind="ScaledObject", metadata=meta,
-            spec={"scaleTargetRef": target, "minReplicaCount": s.min_replicas, "maxReplicaCount": s.max_replicas,
-                  "pollingInterval": a.polling_interval_s,
-                  "advanced": {"horizontalPodAutoscalerConfig": {"behavior": a.behavior}},
-                  # A failing or empty query is a broken metrics path, not zero load: hold capacity.
-                  "fallback": {"failureThreshold": a.fallback_failures, "replicas": a.fallback_replicas,
-                               "behavior": "currentReplicasIfHigher"},
-                  "triggers": [{"type": "prometheus", "metadata": {
-                      "serverAddress": a.prometheus_url, "query": a.query, "threshold": a.target,
-                      # KEDA's default (true) reads an empty result as 0 and scales to minReplicas.
-                      "ignoreNullValues": "false"}}]},
+
+def autoscaler(name: str, m: ModelPlan, meta: dict[str, Any], child: pulumi.ResourceOptions,
+               target: dict[str, str]) -> pulumi.CustomResource | None:
+    """The model's KEDA ScaledObject or HPA on `target` (any kind with a scale subresource), when it autoscales."""
+    a, s = m.scaling.autoscale, m.scaling
+    if a is None:
+        return None
+    if a.kind == "hpa":
+        return k8s.autoscaling.v2.HorizontalPodAutoscaler(
+            f"{name}-hpa", metadata=meta,
+            spec={"scaleTargetRef": target, "minReplicas": s.min_replicas, "maxReplicas": s.max_replicas,
+                  "metrics": [{"type": "Pods", "pods": {
+                      "metric": {"name": a.hpa_metric},
+                      "target": {"type": "AverageValue", "averageValue": a.target_quantity}}}],
+                  "behavior": a.behavior},
             opts=child)
+    return k8s.apiextensions.CustomResource(
+        f"{name}-scaledobject", api_version="keda.sh/v1alpha1", kind="ScaledObject", metadata=meta,
+        spec={"scaleTargetRef": target, "minReplicaCount": s.min_replicas, "maxReplicaCount": s.max_replicas,
+              "pollingInterval": a.polling_interval_s,
+              "advanced": {"horizontalPodAutoscalerConfig": {"behavior": a.behavior}},
+              # A failing or empty query is a broken metrics path, not zero load: hold capacity.
+              "fallback": {"failureThreshold": a.fallback_failures, "replicas": a.fallback_replicas,
+                           "behavior": "currentReplicasIfHigher"},
+              "triggers": [{"type": "prometheus", "metadata": {
+                  "serverAddress": a.prometheus_url, "query": a.query, "threshold": a.target,
+                  # KEDA's default (true) reads an empty result as 0 and scales to minReplicas.
+                  "ignoreNullValues": "false"}}]},
+        opts=child)

@@ -53,6 +53,9 @@ class GpuNodePoolArgs:
     # Extra node security groups; when given, the cluster security group must be listed too (EKS then omits it).
     security_group_ids: list[pulumi.Input[str]] = field(default_factory=list)
     depends_on: list[pulumi.Resource] = field(default_factory=list)
+    # The cluster security group and the extra ones: EFA interfaces name their groups themselves. The cluster group
+    # admits all traffic between its members, as EFA requires (EC2 user guide, "Prepare an EFA-enabled security group").
+    efa_security_group_ids: list[pulumi.Input[str]] = field(default_factory=list)
 
 
 class GpuNodePool(pulumi.ComponentResource):
@@ -62,6 +65,18 @@ class GpuNodePool(pulumi.ComponentResource):
         super().__init__("inference:node_pool:GpuNodePool", name, None, opts)
         p = args.pool
         child = pulumi.ResourceOptions(parent=self)
+        self.placement_group: aws.ec2.PlacementGroup | None = None
+        network: dict[str, object] = {"vpc_security_group_ids": args.security_group_ids or None}
+        if p.efa is not None:
+            # Nodes of multi-node replicas close together on the network: a cluster placement group ...
+            self.placement_group = aws.ec2.PlacementGroup(f"{name}-placement", strategy="cluster", opts=child)
+            # ... and one EFA per network card: device index 0 on card 0, 1 on the others (EC2 user guide,
+            # "Maximize network bandwidth on accelerated instances with EFA").
+            network = {"network_interfaces": [aws.ec2.LaunchTemplateNetworkInterfaceArgs(
+                device_index=0 if card == 0 else 1, network_card_index=card, interface_type="efa",
+                security_groups=args.efa_security_group_ids, delete_on_termination="true")
+                for card in range(p.efa.interfaces)],
+                "placement": aws.ec2.LaunchTemplatePlacementArgs(group_name=self.placement_group.name)}
         self.launch_template = aws.ec2.LaunchTemplate(
             f"{name}-launch-template",
             description=f"GPU pool {p.name}: {p.instance_type}",
@@ -72,14 +87,14 @@ class GpuNodePool(pulumi.ComponentResource):
             # IMDSv2 only, and one hop so pods cannot reach the node role's credentials.
             metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
                 http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=1),
-            vpc_security_group_ids=args.security_group_ids or None,
+            **network,
             opts=child)
         # Node group name left to auto-naming: a replacement (new instance type) is created before the old is deleted.
         self.node_group = aws.eks.NodeGroup(
             f"{name}-gpu-nodes",
             cluster_name=args.cluster_name,
             node_role_arn=args.node_role_arn,
-            subnet_ids=list(args.subnet_ids),
+            subnet_ids=list(p.efa.subnet_ids if p.efa else args.subnet_ids),
             ami_type=p.ami_type,
             instance_types=[p.instance_type],
             capacity_type=p.capacity_type,
@@ -106,6 +121,7 @@ def gpu_node_pools(pools: tuple[PoolPlan, ...], cluster: ClusterPlan, info: Clus
         # Policies attach before the node groups and detach after them, or EKS cannot clean up nodes on delete.
         role_arn, depends_on = role.arn, role.attachments
     security_groups = [info.security_group_id, *cluster.security_group_ids] if cluster.security_group_ids else []
+    efa_groups = [info.security_group_id, *cluster.security_group_ids]
     return {p.name: GpuNodePool(p.name, GpuNodePoolArgs(p, cluster.name, cluster.subnet_ids, role_arn,
-                                                        security_groups, depends_on))
+                                                        security_groups, depends_on, efa_groups))
             for p in pools}

@@ -45,7 +45,7 @@ class ImagePrepull(pulumi.ComponentResource):
             f"{name}-{p.name.removeprefix('prepull-')}",
             metadata={"name": app, "namespace": namespace, "labels": labels(app, COMPONENT),
                       "annotations": {"inference/image": p.image,
-                                      **workload_skips([p.image, p.pause_image], probeless=True)}},
+                                      **workload_skips([p.image, p.pause_image], unprobed=True)}},
             spec={"selector": {"matchLabels": selector(app, COMPONENT)},
                   "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "10%"}},
                   "template": {

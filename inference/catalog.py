@@ -39,6 +39,9 @@ class InstanceType:
     ram_gib: int
     network_gbps: float  # sustained (baseline) bandwidth; "up to" figures use the burst value
     hourly_usd: float
+    # Elastic Fabric Adapters: one per network card (EC2 user guide, "Maximize network bandwidth on accelerated
+    # instances with EFA": P5/P5e up to 32 network cards; network specifications of the accelerated computing types).
+    efa_interfaces: int = 0
 
     @property
     def gpu_memory_gib(self) -> float:
@@ -73,10 +76,10 @@ INSTANCE_TYPES: dict[str, InstanceType] = {
         *_family("g5", "a10g", _G5),
         *_family("g6", "l4", _G6),
         *_family("g6e", "l40s", _G6E),
-        InstanceType("p4d.24xlarge", "a100-40gb", 8, 96, 1152, 400, 21.958),
-        InstanceType("p4de.24xlarge", "a100-80gb", 8, 96, 1152, 400, 27.447),
-        InstanceType("p5.48xlarge", "h100", 8, 192, 2048, 3200, 55.040),
-        InstanceType("p5e.48xlarge", "h200", 8, 192, 2048, 3200, 63.296),
-        InstanceType("p5en.48xlarge", "h200", 8, 192, 2048, 3200, 63.296),
+        InstanceType("p4d.24xlarge", "a100-40gb", 8, 96, 1152, 400, 21.958, efa_interfaces=4),
+        InstanceType("p4de.24xlarge", "a100-80gb", 8, 96, 1152, 400, 27.447, efa_interfaces=4),
+        InstanceType("p5.48xlarge", "h100", 8, 192, 2048, 3200, 55.040, efa_interfaces=32),
+        InstanceType("p5e.48xlarge", "h200", 8, 192, 2048, 3200, 63.296, efa_interfaces=32),
+        InstanceType("p5en.48xlarge", "h200", 8, 192, 2048, 3200, 63.296, efa_interfaces=16),
     ]
 }

@@ -32,6 +32,13 @@ CHARTS: dict[str, ChartPin] = {
     # NVIDIA/dcgm-exporter 4.5.3-4.8.2 deployment (chart 4.8.2): kubeVersion ">= 1.19.0-0".
     "dcgm-exporter": ChartPin("dcgm-exporter", "4.8.2", "https://nvidia.github.io/dcgm-exporter/helm-charts",
                               "gpu-monitoring", "1.19", None, "Chart.yaml kubeVersion"),
+    # kubernetes-sigs/lws charts/lws, published only as an OCI chart (site docs/installation: CHART_VERSION=0.10.0);
+    # the chart's source tree renders image tag `main`, the published one carries the release tag.
+    "leader-worker-set": ChartPin("lws", "0.10.0", "oci://registry.k8s.io/lws/charts", "lws-system"),
+    # aws/eks-charts stable/aws-efa-k8s-device-plugin (index.yaml: v0.5.30, app v0.5.20); advertises
+    # vpc.amazonaws.com/efa
+    "efa-device-plugin": ChartPin("aws-efa-k8s-device-plugin", "v0.5.30", "https://aws.github.io/eks-charts",
+                                  "aws-efa"),
 }
 
 

@@ -133,6 +133,41 @@ def _trtllm_kv(gpu_gib: float, weights_gib: float, tp: int) -> float:
 
 
 @dataclass(frozen=True)
+class MultiNodeLaunch:
+    """How an engine runs one replica over several nodes, one pod per node, under a LeaderWorkerSet.
+
+    `parallelism(gpus_per_node, nodes)` gives (tensor parallel, pipeline parallel); `launch(nodes, pp, leader)` gives
+    the flags added to the engine's own command line on the leader (rank 0) or on a worker. LWS injects
+    LWS_LEADER_ADDRESS and LWS_WORKER_INDEX into every pod (api/leaderworkerset/v1/leaderworkerset_types.go);
+    Kubernetes expands `$(NAME)` in args from the container's environment.
+    """
+
+    parallelism: Callable[[int, int], tuple[int, int]]
+    launch: Callable[[int, int, bool], list[str]]
+    flags: tuple[str, ...]  # what `launch` sets: engineArgs of a multi-node model may not repeat them
+    source: str
+
+
+def _vllm_multinode(nodes: int, pp: int, leader: bool) -> list[str]:
+    # vLLM's multiprocessing backend across nodes (docs "Running vLLM with MultiProcessing", vllm-project/vllm#30509;
+    # flags checked against the v0.31.0 parser): every node runs `vllm serve` with the same parallel layout, rank 0
+    # serves the API, the others run --headless.
+    args = ["--pipeline-parallel-size", str(pp), "--nnodes", str(nodes), "--node-rank", "$(LWS_WORKER_INDEX)",
+            "--master-addr", "$(LWS_LEADER_ADDRESS)"]
+    return args if leader else [*args, "--headless"]
+
+
+SGLANG_DIST_PORT = 20000  # the LWS SGLang example's --dist-init-addr port
+
+
+def _sglang_multinode(nodes: int, pp: int, leader: bool) -> list[str]:
+    # kubernetes-sigs/lws docs/examples/sglang/lws.yaml (v0.10.0): the same command on every node, ranked by
+    # LWS_WORKER_INDEX; tensor parallel spans the nodes.
+    return ["--nnodes", str(nodes), "--node-rank", "$(LWS_WORKER_INDEX)",
+            "--dist-init-addr", f"$(LWS_LEADER_ADDRESS):{SGLANG_DIST_PORT}"]
+
+
+@dataclass(frozen=True)
 class Engine:
     name: str
     image: str | None  # None: no published image runs as the platform's non-root user; models must set `image`
@@ -156,6 +191,7 @@ class Engine:
     image_note: str = ""  # why `image` is required, and how to build one (engines without a usable image)
     config_dir: str | None = None  # where the engine's options files are mounted read-only
     config_files: tuple[tuple[str, str], ...] = ()  # (file name, content) of those files
+    multinode: MultiNodeLaunch | None = None  # None: one replica must fit one node
 
 
 ENGINES: dict[str, Engine] = {
@@ -175,6 +211,13 @@ ENGINES: dict[str, Engine] = {
         # graph(s) ... from the cache, took 5.684 s"): an empty cache adds 46 s.
         start_seconds=40, kv_budget_gib=_vllm_kv, kv_cache_fp8=True, streamer=True,
         compile_cache_env="VLLM_CACHE_ROOT", compile_s=46,
+        # Tensor parallel within a node, pipeline parallel across nodes: vLLM's distributed-serving guide and the
+        # LWS vLLM example (Llama-3.1-405B, TP 8 x PP 2 on two 8-GPU nodes).
+        multinode=MultiNodeLaunch(
+            parallelism=lambda gpus_per_node, nodes: (gpus_per_node, nodes), launch=_vllm_multinode,
+            flags=("--pipeline-parallel-size", "-pp", "--nnodes", "-n", "--node-rank", "-r", "--master-addr",
+                   "--headless", "--distributed-executor-backend"),
+            source="vLLM docs, multi-node serving with the multiprocessing backend"),
     ),
     "sglang": Engine(
         name="sglang", image="lmsysorg/sglang:v0.5.20", image_gib=12.0,
@@ -191,6 +234,12 @@ ENGINES: dict[str, Engine] = {
         # by default (--enable-torch-compile), so no start time is counted for an empty cache.
         start_seconds=60, kv_budget_gib=_sglang_kv, kv_cache_fp8=True, streamer=False,
         compile_cache_env="SGLANG_CACHE_DIR", compile_s=0,
+        # Tensor parallel over all GPUs of the replica, as the LWS SGLang example (--tp = GPUs of all nodes).
+        multinode=MultiNodeLaunch(
+            parallelism=lambda gpus_per_node, nodes: (gpus_per_node * nodes, 1), launch=_sglang_multinode,
+            flags=("--nnodes", "--node-rank", "--dist-init-addr", "--nccl-init-addr", "--pp-size",
+                   "--pipeline-parallel-size"),
+            source="kubernetes-sigs/lws docs/examples/sglang/lws.yaml"),
     ),
     "tgi": Engine(
         name="tgi", image=None, image_gib=6.0,

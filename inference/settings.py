@@ -33,7 +33,8 @@ SUBNET_ID = r"^subnet-[0-9a-f]{8,17}$"
 # A duration: seconds, minutes or hours ("300s", "5m", "1h").
 DURATION = r"^[1-9][0-9]{0,4}[smh]$"
 DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600}
-TP_SIZES = (1, 2, 4, 8)
+TP_SIZES = (1, 2, 4, 8)  # GPUs of a replica within one node; above this a replica spans whole nodes
+MAX_GPUS = 1024
 # The weight cache keeps <rev>/ beside <rev>.complete (and its <rev>.complete.tmp) and .<rev>.partial: a revision
 # may not start with '.' (REVISION) nor end like a marker, so no revision's directory is another one's marker.
 MARKER_SUFFIXES = (".complete", ".complete.tmp")
@@ -127,8 +128,10 @@ class GpuSpec(Strict):
     @field_validator("count")
     @classmethod
     def _tp(cls, v: int) -> int:
-        if v not in TP_SIZES:
-            raise ValueError(f"tensor-parallel size must be one of {', '.join(map(str, TP_SIZES))}, got {v}")
+        # A larger count is a multi-node replica: the planner checks it is a multiple of the pool's GPUs per node.
+        if v not in TP_SIZES and not max(TP_SIZES) < v <= MAX_GPUS:
+            raise ValueError(f"GPUs per replica must be one of {', '.join(map(str, TP_SIZES))} (one node), or a "
+                             f"multiple of a node's GPUs up to {MAX_GPUS} (a replica over several nodes), got {v}")
         return v
 
 
@@ -297,6 +300,8 @@ class NodePoolCfg(Strict):
     # Serving images are 12-29 GB compressed and unpack to about twice that; keep room for two engines.
     disk_gib: Annotated[int, Field(ge=50, le=16_384, alias="diskGiB")] = 200
     hourly_price: Annotated[float, Field(gt=0, le=1000)] | None = None  # USD; overrides the catalog's price
+    # Elastic Fabric Adapter for multi-node replicas on instance types that have it; false turns it off.
+    efa: bool = True
 
     @field_validator("instance_type")
     @classmethod
@@ -392,6 +397,7 @@ class AddonsCfg(Strict):
     device_plugin: bool = True
     keda: bool = False
     dcgm_exporter: bool | None = None  # None: on for target eks (GPUs must be watched), off for render
+    leader_worker_set: bool = False  # the LeaderWorkerSet controller that models over several nodes run under
 
 
 IMAGE_REF = r"^[a-z0-9][a-z0-9._/:-]*[a-z0-9](:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64})$"

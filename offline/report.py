@@ -26,6 +26,16 @@ def _kv(fit: dict[str, Any]) -> str:
     return f"{fit['kvTokens']:,} = {fit['fullContextSequences']}x {fit['contextWindow']}{batch}{fp8}"
 
 
+def _gpus(m: dict[str, Any]) -> str:
+    """GPUs per replica; for a replica over several nodes also its nodes and how the engine splits the model."""
+    pl, mn = m["placement"], m.get("multinode")
+    out = f"{pl['gpus']}x {pl['gpuType']}"
+    if mn:
+        out += (f" = {mn['nodesPerReplica']} nodes x {mn['gpusPerPod']} (TP {mn['tensorParallel']} x PP "
+                f"{mn['pipelineParallel']}{', EFA' if mn['efaDevices'] else ''})")
+    return out
+
+
 def _model_rows(plan: dict[str, Any]) -> list[list[str]]:
     rows = []
     for m in plan["models"]:
@@ -33,7 +43,7 @@ def _model_rows(plan: dict[str, Any]) -> list[list[str]]:
         replicas = str(sc["minReplicas"]) if sc["minReplicas"] == sc["maxReplicas"] else \
             f"{sc['minReplicas']}-{sc['maxReplicas']}"
         rows.append([
-            m["name"], m["engine"], pl["pool"], f"{pl['gpus']}x {pl['gpuType']}", replicas,
+            m["name"], m["engine"], pl["pool"], _gpus(m), replicas,
             f"{pl['nodesAtMin']}-{pl['nodesAtMax']}", f"{fit['weightsGiB']:g}", f"{fit['kvCacheGiB']:g}", _kv(fit),
             _duration(cs["budgetSeconds"]), "surge" if m["rollout"]["maxSurge"] else "replace",
             f"{_usd(m['cost']['monthlyUsdMin'])}-{_usd(m['cost']['monthlyUsdMax'])}",

@@ -33,10 +33,24 @@ def test_gpu_type_without_pool_lists_what_pools_provide(project):
     assert "pools provide: h100, l40s" in msg
 
 
-def test_tensor_parallel_above_gpus_per_node(project):
-    msg = project.error(models=[model(gpu={"type": "l40s", "count": 2})])
-    assert "field 'gpu.count': tensor-parallel size 2 exceeds the GPUs of one node (1 in the largest 'l40s' pool)" \
-        in msg
+def test_gpu_count_above_a_node_must_be_whole_nodes(project):
+    msg = project.error(models=[model(gpu={"type": "h100", "count": 12})])
+    assert ("field 'gpu.count': gpu.count 12 exceeds the GPUs of one node (8 in the largest 'h100' pool; pools: h100 "
+            "(8 per node)) and is not a multiple of a node's GPUs: a replica larger than one node spans whole nodes; "
+            "allowed: 1, 2, 4, 8 (one node), or a multiple of the GPUs per node (16, 24, 32, ... for 8-GPU nodes)"
+            ) in msg
+
+
+@pytest.mark.parametrize("engine, why", [
+    ("tgi", "its launcher only spawns shards on the local node"),
+    ("trtllm", "trtllm-serve spans nodes only under an MPI launcher"),
+])
+def test_engine_without_multinode_launch_is_refused(project, engine, why):
+    image = {"image": "registry.example.com/tgi:3.3.7"} if engine == "tgi" else {}
+    msg = project.error(models=[model(engine=engine, gpu={"type": "h100", "count": 16}, **image)])
+    assert ("field 'gpu.count': gpu.count 16 is more than the 8 GPUs of one node of pool h100 (p5.48xlarge), so a "
+            f"replica would span 2 nodes, but engine {engine} cannot run one replica over several nodes: {why}") in msg
+    assert f"allowed: gpu.count at most 8 with engine {engine}, or engine vllm, sglang" in msg
 
 
 def test_weights_that_do_not_fit_gpu_memory(project):
@@ -97,7 +111,7 @@ def test_eks_target_needs_cluster_and_render_target_rejects_aws_cache(project):
     ({"engineArgs": ["--tensor-parallel-size=2"]}, "", "engineArgs may not set '--tensor-parallel-size'"),
     ({"env": {"HF_HUB_OFFLINE": "0"}}, "env.HF_HUB_OFFLINE", "set by the platform"),
     ({"env": {"N": 1}}, "env.N", "Input should be a valid string"),
-    ({"gpu": {"type": "l40s", "count": 3}}, "gpu.count", "tensor-parallel size must be one of 1, 2, 4, 8"),
+    ({"gpu": {"type": "l40s", "count": 3}}, "gpu.count", "GPUs per replica must be one of 1, 2, 4, 8 (one node)"),
     ({"engine": "tgi", "image": "registry.example.com/tgi:3.3.7", "replicas": None,
       "autoscaling": {"minReplicas": 1, "maxReplicas": 2, "metric": "kvCache", "target": 0.5}}, "",
      "engine tgi exposes no 'kvCache' metric"),

@@ -314,7 +314,7 @@ def duplicate_yaml_key(draw: st.DrawFn) -> Bad:
 OUT_OF_RANGE: list[tuple[str, st.SearchStrategy[Any], Callable[[dict[str, Any]], None] | None]] = [
     ("sizeGiB", st.one_of(st.floats(max_value=0), st.floats(min_value=4096, exclude_min=True),
                           st.sampled_from([float("nan"), float("inf"), -float("inf")])), None),
-    ("gpu.count", st.integers().filter(lambda n: n not in (1, 2, 4, 8)), None),
+    ("gpu.count", st.integers().filter(lambda n: n not in (1, 2, 4, 8) and not 8 < n <= 1024), None),
     ("replicas", outside(1, 1000), lambda m: m.pop("autoscaling", None)),
     ("contextWindow", outside(128, 10_000_000), None),
     ("batchSize", outside(1, 65_536), None),
@@ -415,14 +415,16 @@ def bad_gpu_type(draw: st.DrawFn) -> Bad:
 
 @st.composite
 def bad_tensor_parallel(draw: st.DrawFn) -> Bad:
-    """A size the engines cannot shard to, or more GPUs than one node of the pool has."""
+    """A size the engines cannot shard to within a node, or more GPUs than a node that are not whole nodes."""
     models, i, m = draw(one_model())
     if draw(st.booleans()):
         m["gpu"] = {"type": draw(st.sampled_from(["l40s", "h100"])),
-                    "count": draw(st.integers(-4, 64).filter(lambda n: n not in (1, 2, 4, 8)))}
-        return Bad((label(m, i), "field 'gpu.count'", "tensor-parallel size must be one of"), models=models)
-    m["gpu"]["count"] = draw(st.sampled_from([2, 4, 8]))  # the dev l40s pool has one GPU per node
-    return Bad((label(m, i), "field 'gpu.count'", "exceeds the GPUs of one node"), models=models)
+                    "count": draw(st.one_of(st.integers(-4, 8).filter(lambda n: n not in (1, 2, 4, 8)),
+                                            st.integers(1025, 4096)))}
+        return Bad((label(m, i), "field 'gpu.count'", "GPUs per replica must be one of"), models=models)
+    # the dev h100 pool has eight GPUs per node: more than eight must be whole nodes
+    m["gpu"] = {"type": "h100", "count": draw(st.integers(9, 1024).filter(lambda n: n % 8))}
+    return Bad((label(m, i), "field 'gpu.count'", "is not a multiple of a node's GPUs"), models=models)
 
 
 REQUIRED = ["name", "source", "sizeGiB", "gpu", "gpu.type"]

@@ -60,8 +60,8 @@ def test_pool_fits_exactly_or_fails_by_one_node(extra, fits):
         assert "inference:nodePools[1].maxNodes" in msg
 
 
-def test_tensor_parallel_above_node_and_memory_misfit_reported_together():
-    s = settings([model(name="a", gpu={"type": "l40s", "count": 2}), model(name="b", sizeGiB=44)])
+def test_gpu_count_not_whole_nodes_and_memory_misfit_reported_together():
+    s = settings([model(name="a", gpu={"type": "h100", "count": 12}), model(name="b", sizeGiB=44)])
     with pytest.raises(PlanError) as info:
         plan(s)
     assert len(info.value.problems) == 2

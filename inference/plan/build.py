@@ -11,7 +11,7 @@ from ..charts import CHARTS, outside_range
 from ..engines import ENGINES, EngineInputs, platform_env
 from ..errors import PlanError, Problem
 from ..settings import ModelSpec, NodePoolCfg, Settings, StackCfg
-from . import autoscaling, capacity, coldstart, observe, placement, rollout
+from . import autoscaling, capacity, coldstart, multinode, observe, placement, rollout
 from .cost import cache_monthly, model_cost
 from .records import (
     AddonsPlan,
@@ -31,6 +31,7 @@ from .records import (
     PoolPlan,
     Prepull,
     Resources,
+    Scaling,
     StackCost,
     Volumes,
     WeightsCheck,
@@ -77,8 +78,9 @@ def plan(settings: Settings, subnet_zones: dict[str, str] | None = None) -> Plan
             ("cache",), f"the weight cache holds {capacity_gib} GiB but the models need {number(weights)} GiB plus "
             f"{number(biggest)} GiB of room to fetch a new revision of the largest one; allowed: at least "
             f"{math.ceil(weights + biggest)} GiB"))
-    target, impossible = coldstart.cache_target(stack, [(spec, it) for _, spec, _, it in chosen], weights + biggest,
-                                                per_client)
+    spanning = {spec.name: multinode.nodes_per_replica(spec, it) for _, spec, _, it in chosen}
+    target, impossible = coldstart.cache_target(stack, [(spec, it, spanning[spec.name]) for _, spec, _, it in chosen],
+                                                weights + biggest, per_client)
     if target is not None:
         _check_target(settings, target, impossible, aggregate, problems)
     if problems:
@@ -90,15 +92,19 @@ def plan(settings: Settings, subnet_zones: dict[str, str] | None = None) -> Plan
     if stack.cache.kind == "efs":
         warnings.append(f"cache efs: each client reads at most {coldstart.EFS_PER_CLIENT_MIBPS} MiB/s "
                         "(1.5 GiB/s): large models start slowly; fsx-lustre scales with throughputPerTiB")
-    addons = _addons_plan(stack)
+    addons = _addons_plan(stack, pools)
     for chart in (addons.device_plugin, addons.keda, addons.dcgm_exporter):
         pin = CHARTS[chart.key] if chart else None
         if pin and outside_range(pin, stack.kubernetes_version):
             warnings.append(f"add-on {pin.chart} {pin.version} supports Kubernetes {pin.kubernetes_min or 'any'}-"
                             f"{pin.kubernetes_max or 'any'} ({pin.range_source}); kubernetesVersion is "
                             f"{stack.kubernetes_version}: it may misbehave there")
+    if any(n > 1 for n in spanning.values()) and not stack.addons.leader_worker_set:
+        warnings.append("models span several nodes (" + ", ".join(n for n, k in spanning.items() if k > 1) + ") as "
+                        "LeaderWorkerSets, but addons.leaderWorkerSet is off: the LWS controller must already run in "
+                        "the cluster (or set addons.leaderWorkerSet: true)")
     cache = _cache_plan(stack, capacity_gib, weights, aggregate, per_client,
-                        coldstart.all_start_s(settings.models, aggregate, per_client), target)
+                        coldstart.all_start_s(settings.models, aggregate, per_client, spanning), target)
     store = cache.monthly_usd or 0.0
     total = StackCost(round(sum(p.monthly_usd_min for p in pools) + store, 2),
                       round(sum(p.monthly_usd_max for p in pools) + store, 2), PRICES_AS_OF)
@@ -166,15 +172,25 @@ def is_pinned(spec: ModelSpec) -> bool:
 def _model_plan(stack: StackCfg, spec: ModelSpec, pool: NodePoolCfg, it: InstanceType, pool_plan: PoolPlan, fit: Fit,
                 aggregate: int, per_client: int, warnings: list[str]) -> ModelPlan:
     engine = ENGINES[spec.engine]
-    cold = coldstart.cold_start(spec, it, aggregate, per_client)
+    nodes = multinode.nodes_per_replica(spec, it)
+    cold = coldstart.cold_start(spec, it, aggregate, per_client, nodes)
     fetch = coldstart.prefetch(spec, cold.read_mibps, CACHE_MOUNT, stack.prefetch,
                                f"{CACHE_MOUNT}/{COMPILE_SUBPATH}" if engine.compile_cache_env else None)
-    args = engine.build_args(EngineInputs(fetch.directory, spec.name, spec.gpu.count, engine.port,
+    tp, _ = multinode.parallelism(spec, it)
+    base = engine.build_args(EngineInputs(fetch.directory, spec.name, tp, engine.port,
                                           spec.context_window, spec.batch_size, spec.kv_cache_dtype == "fp8",
                                           cold.streamer_concurrency))
+    multi = multinode.multinode(spec, it, pool_plan.efa is not None, base)
     image = spec.image or engine.image
     assert image is not None  # validated: a model of an engine without a usable image sets its own
-    rpn = it.gpus // spec.gpu.count
+    rpn = it.gpus // spec.gpu.count  # 0 for a replica over several nodes
+    nodes_min, nodes_max = ((spec.min_replicas * nodes, spec.max_replicas * nodes) if multi else
+                            (math.ceil(spec.min_replicas / rpn), math.ceil(spec.max_replicas / rpn)))
+    alternative = multinode.single_node_alternative(spec) if multi else None
+    if alternative:
+        warnings.append(f"model {spec.name}: one replica spans {nodes} nodes of pool {pool.name} "
+                        f"({pool.instance_type}), talking over the network; {alternative} holds its {spec.gpu.count} "
+                        "GPUs on one node")
     if spec.rollout == "replace" and spec.min_replicas == 1:
         warnings.append(f"model {spec.name}: rollout replace with one replica stops it before its successor starts: "
                         "every update is an outage of a cold start; use rollout surge or two replicas")
@@ -194,7 +210,7 @@ def _model_plan(stack: StackCfg, spec: ModelSpec, pool: NodePoolCfg, it: Instanc
     return ModelPlan(
         name=spec.name, engine=spec.engine,
         container=Container(
-            image=image, command=engine.command, args=(*args, *spec.engine_args),
+            image=image, command=engine.command, args=multinode.args(spec, it, base, leader=True),
             env=(*platform_env(fetch.directory, engine.compile_cache_env, compile_dir), *sorted(spec.env.items())),
             port=engine.port,
             health_path=engine.health_path, metrics_path=engine.metrics_path,
@@ -202,19 +218,23 @@ def _model_plan(stack: StackCfg, spec: ModelSpec, pool: NodePoolCfg, it: Instanc
             if engine.config_dir else None),
         placement=Placement(
             pool=pool.name, gpu_type=it.gpu_type, gpus=spec.gpu.count, replicas_per_node=rpn,
-            nodes_at_min=math.ceil(spec.min_replicas / rpn), nodes_at_max=math.ceil(spec.max_replicas / rpn),
+            nodes_at_min=nodes_min, nodes_at_max=nodes_max,
             node_selector=placement.node_selector(pool, it)),
         resources=Resources(cpu_request=cpu, memory_gib=memory, shm_gib=shm, tmp_gib=placement.TMP_GIB),
         volumes=Volumes(claim=CLAIM_NAME, mount_path=CACHE_MOUNT, model_path=fetch.directory,
                         marker_path=fetch.marker, compile_subpath=COMPILE_SUBPATH if compile_dir else None,
                         compile_mount=COMPILE_MOUNT if compile_dir else None),
         probes=rollout.probes(engine.health_path, engine.health_timeout_s, cold),
-        scaling=autoscaling.scaling(spec, stack.autoscaler, stack.namespace, stack.monitoring.prometheus_url,
-                                    cold.estimate_s),
+        scaling=_scaling(spec, stack, cold.estimate_s, multi is not None),
         rollout=rollout.rollout(cold, spec.max_replicas, spec.rollout == "surge"),
         fit=fit, cold_start=cold, cost=model_cost(spec, pool_plan),
         weights_check=WeightsCheck(image=UTILITY_IMAGE, cpu_request="10m", cpu_limit="100m", memory="16Mi"),
-        prefetch=fetch)
+        prefetch=fetch, multinode=multi)
+
+
+def _scaling(spec: ModelSpec, stack: StackCfg, estimate_s: int, leaders: bool) -> Scaling:
+    out = autoscaling.scaling(spec, stack.autoscaler, stack.namespace, stack.monitoring.prometheus_url, estimate_s)
+    return multinode.leader_scaling(out, spec.name, stack.namespace) if leaders else out
 
 
 def _cache_plan(stack: StackCfg, capacity_gib: int | None, weights: float, aggregate: int, per_client: int,
@@ -252,7 +272,7 @@ def _monitoring_plan(stack_name: str, stack: StackCfg, engines: set[str]) -> Mon
         dashboard=observe.dashboard(stack_name, stack.namespace) if mon.dashboards else None)
 
 
-def _addons_plan(stack: StackCfg) -> AddonsPlan:
+def _addons_plan(stack: StackCfg, pools: list[PoolPlan]) -> AddonsPlan:
     def chart(key: str, on: bool) -> Chart | None:
         pin = CHARTS[key]
         return Chart(key, pin.chart, pin.version, pin.repo, pin.namespace) if on else None
@@ -265,7 +285,9 @@ def _addons_plan(stack: StackCfg) -> AddonsPlan:
     return AddonsPlan(device_plugin=chart("device-plugin", plugin), keda=chart("keda", stack.addons.keda),
                       dcgm_exporter=chart("dcgm-exporter", dcgm),
                       dcgm_service_monitor=stack.monitoring.pod_monitor,
-                      selector_labels=dict(stack.monitoring.selector_labels), gpu_node_label=placement.NODE_LABEL_GPU)
+                      selector_labels=dict(stack.monitoring.selector_labels), gpu_node_label=placement.NODE_LABEL_GPU,
+                      leader_worker_set=chart("leader-worker-set", stack.addons.leader_worker_set),
+                      efa_device_plugin=chart("efa-device-plugin", any(p.efa for p in pools)))
 
 
 def _service_namespace(url: str, default: str) -> str:

@@ -6,6 +6,7 @@ from ..catalog import INSTANCE_TYPES, InstanceType
 from ..errors import Problem
 from ..settings import ModelSpec, NodePoolCfg, Settings
 from .cost import pool_monthly
+from .multinode import efa, nodes_per_replica, replica_items
 from .placement import NODE_LABEL_GPU, NODE_LABEL_POOL, pack_nodes
 from .records import PoolPlan
 from .units import nodes
@@ -14,11 +15,11 @@ Chosen = tuple[int, ModelSpec, NodePoolCfg, InstanceType]
 
 
 def demand(chosen: list[Chosen], pools: list[NodePoolCfg]) -> dict[str, tuple[list[int], list[int]]]:
-    """Per pool: the GPUs of every replica at min and at max replicas."""
+    """Per pool: the GPUs every replica takes on each of its nodes, at min and at max replicas."""
     items: dict[str, tuple[list[int], list[int]]] = {p.name: ([], []) for p in pools}
-    for _, spec, pool, _ in chosen:
-        items[pool.name][0].extend([spec.gpu.count] * spec.min_replicas)
-        items[pool.name][1].extend([spec.gpu.count] * spec.max_replicas)
+    for _, spec, pool, it in chosen:
+        items[pool.name][0].extend(replica_items(spec, it) * spec.min_replicas)
+        items[pool.name][1].extend(replica_items(spec, it) * spec.max_replicas)
     return items
 
 
@@ -31,11 +32,14 @@ def pool_plans(settings: Settings, chosen: list[Chosen], items: dict[str, tuple[
         nodes_min, nodes_max = pack_nodes(at_min, it.gpus), pack_nodes(at_max, it.gpus)
         users = [s for _, s, p, _ in chosen if p.name == pool.name]
         # Every surge model may update at once (one `pulumi up` rolls all changed Deployments in parallel), each
-        # starting one extra replica before it stops an old one: the pool keeps room for all of them.
+        # starting one extra replica (all the nodes of a multi-node one) before it stops an old one: the pool keeps
+        # room for all of them.
         surging = [s for s in users if s.rollout == "surge"]
-        nodes_update = pack_nodes([*at_max, *(s.gpu.count for s in surging)], it.gpus)
+        nodes_update = pack_nodes([*at_max, *(n for s in surging for n in replica_items(s, it))], it.gpus)
         if nodes_max > pool.max_nodes:
-            who = ", ".join(f"{s.name} {s.max_replicas}x{s.gpu.count} GPUs" for s in users)
+            who = ", ".join(f"{s.name} {s.max_replicas}x{s.gpu.count} GPUs" + (
+                f" ({nodes_per_replica(s, it)} nodes per replica)" if nodes_per_replica(s, it) > 1 else "")
+                for s in users)
             problems.append(settings.stack_problem(
                 ("nodePools", pool_index, "maxNodes"), f"pool {pool.name} needs {nodes_max} nodes ({it.gpus} GPUs "
                 f"each) at max replicas, allows {pool.max_nodes}: {who}; short by {nodes_max - pool.max_nodes} "
@@ -59,6 +63,6 @@ def pool_plans(settings: Settings, chosen: list[Chosen], items: dict[str, tuple[
             nodes_at_min=nodes_min, nodes_at_max=nodes_max, nodes_for_updates=nodes_update,
             gpus_at_min=sum(at_min), gpus_at_max=sum(at_max),
             hourly_usd=hourly, monthly_usd_min=month_min, monthly_usd_max=month_max,
-            models=tuple(s.name for s in users)))
+            models=tuple(s.name for s in users), efa=efa(settings, pool, it, users)))
     return out
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Mapping
 
 from ..catalog import FSX_GB_MONTH_USD, InstanceType
 from ..engines import ENGINES
@@ -63,26 +64,31 @@ def cache_rates(stack: StackCfg) -> tuple[int, int, int | None]:
     return PVC_AGGREGATE_MIBPS, PVC_PER_CLIENT_MIBPS, cache.size_gib
 
 
-def read_path(spec: ModelSpec, it: InstanceType, aggregate: int, per_client: int) -> tuple[str, int]:
-    """The tightest link between the cache and one replica's GPUs, and its rate in MiB/s: the node's network, the
-    cache's per-client limit, the replica's share of the cache's aggregate (its model's replicas start together),
-    or copying into GPU memory."""
+def read_path(spec: ModelSpec, it: InstanceType, aggregate: int, per_client: int,
+              nodes: int = 1) -> tuple[str, int]:
+    """The tightest link between the cache and one pod's GPUs, and its rate in MiB/s: the node's network, the
+    cache's per-client limit, the pod's share of the cache's aggregate (its model's replicas start together, every
+    node of a multi-node replica reading), or copying into GPU memory."""
     links = {
         "node network": int(it.network_gbps * 1000 / 8 * 1000 / 1024),  # Gbit/s -> MiB/s
         "cache per client": per_client or 10**9,  # 0: no per-client limit below the node's network
         # A model's replicas start together on first deploy and on scale-up bursts; other models are not counted,
         # so adding a model never changes another model's budgets (their sum is reported as `all_start_s`).
-        "cache aggregate share": int(aggregate / spec.max_replicas),
+        "cache aggregate share": int(aggregate / (spec.max_replicas * nodes)),
         "host to GPU": int(HOST_TO_GPU_GIBPS * 1024),
     }
     link = min(links, key=lambda k: links[k])
     return link, max(1, links[link])
 
 
-def cold_start(spec: ModelSpec, it: InstanceType, aggregate: int, per_client: int) -> ColdStart:
-    """image pull + weight read + engine start (+ compile on an empty cache), each from its path's limit."""
+def cold_start(spec: ModelSpec, it: InstanceType, aggregate: int, per_client: int, nodes: int = 1) -> ColdStart:
+    """image pull + weight read + engine start (+ compile on an empty cache), each from its path's limit.
+
+    A replica over `nodes` nodes pulls the image on each node at once and each node reads the whole checkpoint: vLLM
+    and SGLang ranks iterate over every safetensors file and keep the tensors of their shard (an assumption on the
+    safe side for pipeline stages); each pod copies its share into its GPUs."""
     engine = ENGINES[spec.engine]
-    link, limit = read_path(spec, it, aggregate, per_client)
+    link, limit = read_path(spec, it, aggregate, per_client, nodes)
     if spec.loader == "runai-streamer":
         # Enough parallel reads to fill the path, one TCP flow each; the streams land straight in GPU memory.
         concurrency = clamp(limit / STREAM_MIBPS, STREAMER_MIN_CONCURRENCY, STREAMER_MAX_CONCURRENCY)
@@ -91,7 +97,7 @@ def cold_start(spec: ModelSpec, it: InstanceType, aggregate: int, per_client: in
     else:
         # One reader, then the copy into GPU memory.
         concurrency, read_mibps = None, min(limit, SINGLE_READER_MIBPS)
-        load = spec.size_gib / HOST_TO_GPU_GIBPS
+        load = spec.size_gib / nodes / HOST_TO_GPU_GIBPS
     pull = math.ceil(engine.image_gib / min(IMAGE_PULL_GIBPS, it.network_gbps / 8))
     read = math.ceil(spec.size_gib * 1024 / read_mibps)
     start = math.ceil(engine.start_seconds + load)
@@ -119,7 +125,7 @@ def cheapest_fsx(needed_mibps: int, capacity_gib: float) -> tuple[int, int, floa
     return best[1], best[2], best[0]
 
 
-def cache_target(stack: StackCfg, models: list[tuple[ModelSpec, InstanceType]], capacity_gib: float,
+def cache_target(stack: StackCfg, models: list[tuple[ModelSpec, InstanceType, int]], capacity_gib: float,
                  per_client: int) -> tuple[CacheTarget | None, list[str]]:
     """cache.coldStartTarget: the aggregate read rate every model's replicas need to start on warm nodes within it
     (weights over the time its engine start leaves), the cheapest FSx for Lustre that reads it, and the models
@@ -128,9 +134,9 @@ def cache_target(stack: StackCfg, models: list[tuple[ModelSpec, InstanceType]], 
     if target is None or not models:
         return None, []
     needs, impossible = [], []
-    for spec, it in models:
+    for spec, it, nodes in models:  # nodes: of one replica; each of them reads the whole checkpoint
         start = ENGINES[spec.engine].start_seconds + (0 if spec.loader == "runai-streamer"
-                                                      else spec.size_gib / HOST_TO_GPU_GIBPS)
+                                                      else spec.size_gib / nodes / HOST_TO_GPU_GIBPS)
         left = target - start
         per_replica = spec.size_gib * 1024 / left if left > 0 else math.inf
         # What one replica can take: its node's network, the cache per client, its loader's reader.
@@ -141,16 +147,19 @@ def cache_target(stack: StackCfg, models: list[tuple[ModelSpec, InstanceType]], 
             by = link if reader == limit else "one reader, loader default"
             impossible.append(f"model {spec.name} needs {need}; its path reads at most {reader} MiB/s ({by}) and "
                               f"its engine starts in {math.ceil(start)}s")
-        needs.append((math.ceil(per_replica * spec.max_replicas) if left > 0 else 0, spec.name))
+        needs.append((math.ceil(per_replica * spec.max_replicas * nodes) if left > 0 else 0, spec.name))
     needed, name = max(needs)
     size, tier, price = cheapest_fsx(needed, capacity_gib)
     return CacheTarget(target, needed, name, size, tier, price), impossible
 
 
-def all_start_s(models: tuple[ModelSpec, ...], aggregate: int, per_client: int) -> int:
-    """Every model's max replicas reading their weights at once."""
-    total_mib = sum(s.size_gib * 1024 * s.max_replicas for s in models)
-    clients = sum(s.max_replicas for s in models)
+def all_start_s(models: tuple[ModelSpec, ...], aggregate: int, per_client: int,
+                nodes: Mapping[str, int] | None = None) -> int:
+    """Every model's max replicas reading their weights at once (every node of a multi-node replica, by model name
+    in `nodes`)."""
+    readers = {s.name: s.max_replicas * (nodes or {}).get(s.name, 1) for s in models}
+    total_mib = sum(s.size_gib * 1024 * readers[s.name] for s in models)
+    clients = sum(readers.values())
     return math.ceil(total_mib / min(aggregate, (per_client or aggregate) * clients))
 
 

@@ -199,6 +199,20 @@ class Prefetch:
 
 
 @dataclass(frozen=True)
+class MultiNode:
+    """A replica larger than one node: a LeaderWorkerSet group of one pod per node, restarted as a whole."""
+
+    nodes_per_replica: int  # LeaderWorkerSet size: the leader and nodes_per_replica - 1 workers
+    gpus_per_pod: int  # all GPUs of a node
+    tensor_parallel: int
+    pipeline_parallel: int
+    worker_args: tuple[str, ...]  # the leader's are the container's args
+    restart_policy: str  # LeaderWorkerSet leaderWorkerTemplate.restartPolicy
+    efa_devices: int  # vpc.amazonaws.com/efa per pod; 0 without EFA
+    launch: str  # where the engine's multi-node launch comes from
+
+
+@dataclass(frozen=True)
 class ModelPlan:
     name: str
     engine: str
@@ -214,6 +228,15 @@ class ModelPlan:
     cost: Cost
     weights_check: WeightsCheck
     prefetch: Prefetch
+    multinode: MultiNode | None = None  # None: one replica fits one node and is a Deployment's pod
+
+
+@dataclass(frozen=True)
+class Efa:
+    """Elastic Fabric Adapter on a pool serving multi-node replicas, in one cluster placement group."""
+
+    interfaces: int  # one EFA per network card
+    subnet_ids: tuple[str, ...]  # one subnet: a cluster placement group lies in one Availability Zone
 
 
 @dataclass(frozen=True)
@@ -252,6 +275,7 @@ class PoolPlan:
     monthly_usd_min: float  # the nodes demanded at min replicas (at least minNodes) running all month
     monthly_usd_max: float  # the same at max replicas
     models: tuple[str, ...]
+    efa: Efa | None = None  # None: no model spans nodes here, or the instance type has no EFA, or `efa: false`
 
 
 @dataclass(frozen=True)
@@ -318,6 +342,8 @@ class AddonsPlan:
     dcgm_service_monitor: bool
     selector_labels: dict[str, str]  # on the DCGM exporter's ServiceMonitor
     gpu_node_label: str  # only nodes of the GPU pools carry it
+    leader_worker_set: Chart | None = None  # the LeaderWorkerSet controller, for multi-node models
+    efa_device_plugin: Chart | None = None  # when any pool uses EFA
 
 
 @dataclass(frozen=True)

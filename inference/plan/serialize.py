@@ -26,6 +26,8 @@ def to_data(value: Any) -> Any:
     if isinstance(value, ModelPlan):
         out = {camel(f): to_data(getattr(value, f)) for f in MODEL_FIELDS}
         out["image"], out["prefetchJob"] = value.container.image, value.prefetch.job_name
+        if value.multinode is not None:  # single-node models keep their data as it was
+            out["multinode"] = {k: v for k, v in to_data(value.multinode).items() if k != "workerArgs"}
         return out
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {camel(f.name): to_data(getattr(value, f.name)) for f in dataclasses.fields(value)}
