@@ -256,6 +256,19 @@ def stack_config(root: Path, stack: str) -> tuple[dict[str, str], list[str]]:
     return values, secrets
 
 
+async def _resolved(value: Any) -> Any:
+    """Stack outputs with every Output awaited; plain data is walked, never wrapped (Output.from_input on a large
+    plan would build an Output for every leaf). Secrets come back wrapped, as the engine would store them."""
+    if isinstance(value, pulumi.Output):
+        inner = await _resolved(await value.future())
+        return Secret(inner) if await value.is_secret() else inner
+    if isinstance(value, dict):
+        return {k: await _resolved(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [await _resolved(v) for v in value]
+    return value
+
+
 def run_program(stack: str, root: Path = ROOT, overrides: dict[str, str] | None = None,
                 secrets: list[str] | None = None, run: Run | None = None) -> Run:
     """Run `root/__main__.py` for `stack` under mocks. Raises what the program raises (pulumi.RunError on bad input).
@@ -282,9 +295,8 @@ def run_function(build: Callable[[], Any], stack: str = "unit", root: Path = ROO
         recording = RecordingMocks(run, lock)
         pulumi.runtime.set_mocks(recording, PROJECT, stack, preview=False, monitor=RecordingMonitor(recording))
         loop.run_until_complete(run_pulumi_func(build))
-        stack_resource = settings.get_root_resource()
-        outputs = getattr(stack_resource, "outputs", {}) or {}
-        run.outputs = normalise(loop.run_until_complete(pulumi.Output.from_input(outputs).future())) or {}
+        outputs = getattr(settings.get_root_resource(), "outputs", {}) or {}
+        run.outputs = normalise(loop.run_until_complete(_resolved(outputs))) or {}
     finally:
         runtime_config.set_all_config({}, [])
         settings.reset_options()

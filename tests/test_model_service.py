@@ -71,7 +71,7 @@ def test_probes_from_plan(project):
     c, pod = engine_of(run, "m1")
     startup = c["startupProbe"]
     assert startup["httpGet"] == {"path": "/health", "port": "http"}
-    assert startup["failureThreshold"] == plan["probes"]["startup"]["failureThreshold"]
+    assert startup["failureThreshold"] == plan["startupProbe"]["failureThreshold"]
     assert startup["failureThreshold"] * startup["periodSeconds"] >= plan["coldStart"]["budgetSeconds"]
     assert c["readinessProbe"]["httpGet"]["path"] == c["livenessProbe"]["httpGet"]["path"] == "/health"
     assert c["lifecycle"]["preStop"] == {"sleep": {"seconds": 15}}
@@ -190,7 +190,7 @@ def test_budgets_reach_probes_timeouts_and_strategy_and_grow_with_size(project):
         spec = deploy.inputs["spec"]
         startup = spec["template"]["spec"]["containers"][0]["startupProbe"]
         budget = plans[name]["coldStart"]["budgetSeconds"]
-        assert startup["failureThreshold"] == plans[name]["probes"]["startup"]["failureThreshold"] == -(-budget // 10)
+        assert startup["failureThreshold"] == plans[name]["startupProbe"]["failureThreshold"] == -(-budget // 10)
         assert spec["progressDeadlineSeconds"] == plans[name]["rollout"]["progressDeadlineSeconds"]
         rollout = plans[name]["rollout"]
         assert spec["strategy"]["rollingUpdate"] == {k: rollout[k] for k in ("maxSurge", "maxUnavailable")}

@@ -12,7 +12,7 @@ UNITS = {"gib": "GiB", "tib": "TiB", "mibps": "MiBps", "usd": "Usd", "s": "Secon
 
 # What the plan shows of each model: the figures it promises. How they become objects (command line, probes,
 # volumes, the prefetch script) is in the rendered manifests, not repeated here.
-MODEL_FIELDS = ("name", "engine", "placement", "scaling", "rollout", "probes", "fit", "cold_start", "cost")
+MODEL_FIELDS = ("name", "engine", "placement", "rollout", "fit", "cold_start", "cost")
 
 
 def camel(name: str) -> str:
@@ -26,6 +26,10 @@ def to_data(value: Any) -> Any:
     if isinstance(value, ModelPlan):
         out = {camel(f): to_data(getattr(value, f)) for f in MODEL_FIELDS}
         out["image"], out["prefetchJob"] = value.container.image, value.prefetch.job_name
+        sc, auto = value.scaling, value.scaling.autoscale
+        out["scaling"] = {"replicas": sc.replicas, "minReplicas": sc.min_replicas, "maxReplicas": sc.max_replicas,
+                          "metric": auto and auto.metric, "target": auto and auto.target}
+        out["startupProbe"] = to_data(value.probes.startup)
         if value.multinode is not None:  # single-node models keep their data as it was
             out["multinode"] = {k: v for k, v in to_data(value.multinode).items() if k != "workerArgs"}
         return out
