@@ -13,9 +13,10 @@ from components.namespace import ModelNamespace, ModelNamespaceArgs
 from components.network_policy import NetworkPolicies, NetworkPoliciesArgs
 from components.node_pool import gpu_node_pools
 from components.prepull import ImagePrepull, ImagePrepullArgs
-from components.provider import connect, subnet_zones
+from components.provider import connect, node_group_sizes, subnet_zones
 from inference.errors import InputError
 from inference.plan import plan as make_plan
+from inference.plan.placement import NODE_LABEL_POOL
 from inference.plan.records import ModelPlan
 from inference.plan.serialize import to_data
 from inference.settings import SECRET_KEYS, STACK_KEYS, load_settings
@@ -31,9 +32,11 @@ try:
     settings = load_settings(values, pulumi.get_stack(), ROOT)
     # EFS needs one mount target per zone: the planner checks the cluster subnets' zones, looked up once here.
     cluster_cfg = settings.stack.cluster
-    zones = (subnet_zones(cluster_cfg.subnet_ids)
-             if settings.stack.target == "eks" and cluster_cfg and settings.stack.cache.kind == "efs" else None)
-    plan = make_plan(settings, zones)
+    eks = settings.stack.target == "eks" and cluster_cfg is not None
+    zones = subnet_zones(cluster_cfg.subnet_ids) if eks and settings.stack.cache.kind == "efs" else None
+    # A node group whose size falls outside a changed minNodes-maxNodes gets a new desired size: its current one.
+    sizes = node_group_sizes(cluster_cfg.name, NODE_LABEL_POOL) if eks else None
+    plan = make_plan(settings, zones, sizes)
 except InputError as exc:
     # Bad input registers nothing: the program stops here with every problem, before any resource.
     raise pulumi.RunError(str(exc)) from exc  # the cause carries the problems (the render prints them as JSON)

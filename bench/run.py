@@ -238,9 +238,10 @@ def marginal(stack: str, scratch: Path) -> dict[str, int]:
         for n in (1, 2):
             models = []
             for i in range(n):
-                m = synthetic_model(3 * i, offered)  # same engine (vllm) for both
+                m = synthetic_model(0, offered)  # the same engine and pool for both: no new pool-wide object
                 m.pop("autoscaling", None)
                 m["replicas"] = 1
+                m["name"] = f"m{i}-vllm"
                 m["source"] = f"hf://bench-org/model-{i}" if scheme == "hf" else f"s3://bench-weights/model-{i}"
                 models.append(m)
             root = scratch / f"{stack}-{scheme}-{n}"
@@ -415,7 +416,8 @@ def markdown(results: list[dict[str, Any]], sizes: list[int], repeats: int, comm
             f"(GC off: the program {rows[-1]['gc_off_s']:.2f} s against the baseline's {rows[-1]['base_wall_s']:.2f} s"
             f" with GC on).",
             f"- **Registrations one more fixed-replica model adds**: {result['marginal']['hf']} for an hf:// source, "
-            f"{result['marginal']['s3']} for an s3:// source (a second model of an engine already in use).",
+            f"{result['marginal']['s3']} for an s3:// source (a second model of an engine and pool already in use;"
+            " on prod an s3:// source adds its bucket role, its policy and its Pod Identity association).",
             f"- **Per model**: {fits['wall_s']['b'] * 1000:.1f} ms ({fits['gc_off_s']['b'] * 1000:.1f} ms with GC off) "
             f"against {fits['base_wall_s']['b'] * 1000:.1f} ms for the baseline's as many ConfigMaps; "
             f"{res_b:.2f} registrations (resources = {res_a:.1f} + {res_b:.2f} x N; how many per model depends on the",

@@ -99,7 +99,8 @@ class GpuNodePool(pulumi.ComponentResource):
             instance_types=[p.instance_type],
             capacity_type=p.capacity_type,
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(
-                min_size=p.min_nodes, max_size=p.max_nodes, desired_size=p.min_nodes),
+                min_size=p.min_nodes, max_size=p.max_nodes,
+                desired_size=p.min_nodes if p.desired_nodes is None else p.desired_nodes),
             labels={**p.labels, **GPU_PRESENT_LABEL},
             taints=[aws.eks.NodeGroupTaintArgs(key=GPU_TAINT_KEY, value="true", effect="NO_SCHEDULE")],
             launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
@@ -107,7 +108,8 @@ class GpuNodePool(pulumi.ComponentResource):
             update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
             # The cluster autoscaler owns the node count between min and max after creation.
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(
-                ignore_changes=["scalingConfig.desiredSize"], depends_on=args.depends_on)))
+                ignore_changes=["scalingConfig.desiredSize"] if p.desired_nodes is None else [],
+                depends_on=args.depends_on)))
         self.register_outputs({"nodeGroup": self.node_group.node_group_name})
 
 

@@ -47,6 +47,20 @@ def subnet_zones(subnet_ids: list[str]) -> dict[str, str]:
     return {subnet: aws.ec2.get_subnet(id=subnet).availability_zone for subnet in subnet_ids}
 
 
+def node_group_sizes(cluster_name: str, pool_label: str) -> dict[str, int]:
+    """The current desired size of each pool's existing node group, by the pool label its nodes carry: one listing
+    of the cluster's node groups and one description of each, before planning (eks only)."""
+    import pulumi_aws as aws
+
+    sizes = {}
+    for name in aws.eks.get_node_groups(cluster_name=cluster_name).names:
+        group = aws.eks.get_node_group(cluster_name=cluster_name, node_group_name=name)
+        pool = (group.labels or {}).get(pool_label)
+        if pool is not None and group.scaling_configs:
+            sizes[pool] = group.scaling_configs[0].desired_size
+    return sizes
+
+
 def connect(stack: str, cluster_plan: ClusterPlan | None) -> tuple[k8s.Provider, ClusterInfo | None]:
     """Create the program's only Kubernetes provider: render-only without a cluster; for EKS, one cluster lookup
     whatever the number of models."""

@@ -146,9 +146,11 @@ def subnet_zone(subnet: str) -> str:
 class RecordingMocks(pulumi.runtime.Mocks):
     """Resources echo their inputs plus plausible computed outputs; invokes answer from fixed data."""
 
-    def __init__(self, run: Run, lock: threading.Lock):
+    def __init__(self, run: Run, lock: threading.Lock, node_groups: dict[str, tuple[str, int]] | None = None):
         self.run = run
         self.lock = lock
+        # Existing node groups of the cluster: name -> (pool label, current desired size); none by default.
+        self.node_groups = node_groups or {}
         # The inputs the mock monitor already deserialized, handed to the recording monitor on the same thread.
         self.seen = threading.local()
 
@@ -180,6 +182,13 @@ class RecordingMocks(pulumi.runtime.Mocks):
             self.run.invokes.append((args.token, dict(args.args)))
         if args.token == "aws:eks/getCluster:getCluster":
             return {**FAKE_CLUSTER, "name": args.args.get("name", "mock-cluster"), "id": args.args.get("name")}
+        if args.token == "aws:eks/getNodeGroups:getNodeGroups":
+            return {"clusterName": args.args.get("clusterName"), "names": sorted(self.node_groups), "id": "groups"}
+        if args.token == "aws:eks/getNodeGroup:getNodeGroup":
+            name = args.args.get("nodeGroupName", "")
+            pool, desired = self.node_groups[name]
+            return {"clusterName": args.args.get("clusterName"), "nodeGroupName": name, "id": name,
+                    "labels": {"inference/pool": pool}, "scalingConfigs": [{"desiredSize": desired}]}
         if args.token == "aws:ec2/getSubnet:getSubnet":
             subnet = args.args.get("id", "")
             return {"id": subnet, "availabilityZone": subnet_zone(subnet), "vpcId": FAKE_CLUSTER["vpcConfig"]["vpcId"]}
@@ -270,20 +279,23 @@ async def _resolved(value: Any) -> Any:
 
 
 def run_program(stack: str, root: Path = ROOT, overrides: dict[str, str] | None = None,
-                secrets: list[str] | None = None, run: Run | None = None) -> Run:
+                secrets: list[str] | None = None, run: Run | None = None,
+                node_groups: dict[str, tuple[str, int]] | None = None) -> Run:
     """Run `root/__main__.py` for `stack` under mocks. Raises what the program raises (pulumi.RunError on bad input).
 
-    Pass `run` to keep what was registered before a failure (tests check that bad input registers nothing)."""
+    Pass `run` to keep what was registered before a failure (tests check that bad input registers nothing), and
+    `node_groups` (name -> (pool, desired size)) for node groups the cluster already has, as after a first deploy."""
     values, secret_keys = stack_config(root, stack)
     values.update(overrides or {})
     secret_keys += secrets or []
     program = str(root / "__main__.py")
-    return run_function(lambda: runpy.run_path(program, run_name="__main__"), stack, root, values, secret_keys, run)
+    return run_function(lambda: runpy.run_path(program, run_name="__main__"), stack, root, values, secret_keys, run,
+                        node_groups)
 
 
 def run_function(build: Callable[[], Any], stack: str = "unit", root: Path = ROOT,
                  values: dict[str, str] | None = None, secret_keys: list[str] | None = None,
-                 run: Run | None = None) -> Run:
+                 run: Run | None = None, node_groups: dict[str, tuple[str, int]] | None = None) -> Run:
     """Run `build` as a Pulumi program under the recording mocks: whole programs, or one component from a hand-made
     plan in a unit test."""
     run, lock = run if run is not None else Run(), threading.Lock()
@@ -292,7 +304,7 @@ def run_function(build: Callable[[], Any], stack: str = "unit", root: Path = ROO
     try:
         settings.reset_options(project=PROJECT, stack=stack, preview=False, root_directory=str(root))
         runtime_config.set_all_config(values or {}, secret_keys or [])
-        recording = RecordingMocks(run, lock)
+        recording = RecordingMocks(run, lock, node_groups)
         pulumi.runtime.set_mocks(recording, PROJECT, stack, preview=False, monitor=RecordingMonitor(recording))
         loop.run_until_complete(run_pulumi_func(build))
         outputs = getattr(settings.get_root_resource(), "outputs", {}) or {}

@@ -5,7 +5,7 @@ import json
 import pytest
 from conftest import PROD, Project, model, stack_config
 
-from offline.mockrun import FAKE_CLUSTER, Run, Secret, reveal
+from offline.mockrun import FAKE_CLUSTER, Run, Secret, reveal, run_program
 
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
@@ -108,7 +108,9 @@ def test_cluster_is_looked_up_once_whatever_the_number_of_models(project, count)
     pools = [{**POOLS[0], "maxNodes": 40}, POOLS[1]]
     run = project.run(config=prod(nodePools=pools), models=[model(name=f"m{i}", replicas=1) for i in range(count)])
     assert len([r for r in run.resources if r.type == "kubernetes:apps/v1:Deployment"]) == count
-    assert run.invokes == [(GET_CLUSTER, {"name": "ml-prod"})]
+    # the cluster, and the list of its node groups (none yet): never per model
+    assert run.invokes == [("aws:eks/getNodeGroups:getNodeGroups", {"clusterName": "ml-prod"}),
+                           (GET_CLUSTER, {"name": "ml-prod"})]
 
 
 def test_provider_authenticates_through_aws_eks_get_token(eks_run):
@@ -139,3 +141,43 @@ def test_render_target_touches_no_aws(dev_run):
     (provider,) = dev_run.of_type("pulumi:providers:kubernetes")
     assert provider.inputs == {"renderYamlToDirectory": "rendered/dev"}
     assert set(dev_run.outputs["pools"]) == {"l40s", "h100"}
+
+
+# ----------------------------------------------------------------- changing minNodes and maxNodes later
+
+def resized(project, current: int, **pool):
+    """The l40s node group when the cluster already has it at `current` nodes and the pool now says `pool`."""
+    pools = [{**POOLS[0], **pool}, POOLS[1]]
+    project.write(config=prod(nodePools=pools), models=[model()])
+    run = run_program("test", project.root, node_groups={"l40s-gpu-nodes-20261201": ("l40s", current),
+                                                         "other-team-nodes": ("cpu", 3)})
+    return run.one(NODE_GROUP, "l40s-gpu-nodes"), run
+
+
+def test_raising_min_nodes_above_the_current_size_sends_a_desired_size_once(project):
+    # EKS refuses a desired size below min: with the size ignored, Pulumi would send the old desired (2) with min 4.
+    group, run = resized(project, current=2, minNodes=4)
+    scaling = group.inputs["scalingConfig"]
+    assert (scaling["minSize"], scaling["desiredSize"]) == (4, 4) and group.ignore_changes == []
+    assert [t for t, _ in run.invokes].count("aws:eks/getNodeGroup:getNodeGroup") == 2  # one per existing group
+
+
+def test_lowering_max_nodes_below_the_current_size_sends_the_new_max(project):
+    group, _ = resized(project, current=9, maxNodes=6)
+    assert (group.inputs["scalingConfig"]["maxSize"], group.inputs["scalingConfig"]["desiredSize"]) == (6, 6)
+    assert group.ignore_changes == []
+
+
+def test_a_size_inside_the_range_stays_the_autoscalers(project):
+    group, _ = resized(project, current=7, minNodes=4)
+    assert group.ignore_changes == ["scalingConfig.desiredSize"]
+    assert group.inputs["scalingConfig"]["desiredSize"] == 4  # ignored on update: the state keeps 7
+
+
+def test_the_lookup_is_per_node_group_never_per_model(project):
+    for count in (1, 4):
+        project.write(config=prod(), models=[model(name=f"m{i}", replicas=1) for i in range(count)])
+        run = run_program("test", project.root, node_groups={"a": ("l40s", 2), "b": ("h100", 0)})
+        tokens = [t for t, _ in run.invokes]
+        assert tokens.count("aws:eks/getNodeGroups:getNodeGroups") == 1
+        assert tokens.count("aws:eks/getNodeGroup:getNodeGroup") == 2

@@ -51,9 +51,11 @@ IMDS_CIDR = "169.254.169.254/32"  # EC2 instance metadata service
 POD_IDENTITY_CIDR = "169.254.170.23/32"  # EKS Pod Identity agent (EKS user guide, "Pod Identity")
 
 
-def plan(settings: Settings, subnet_zones: dict[str, str] | None = None) -> Plan:
+def plan(settings: Settings, subnet_zones: dict[str, str] | None = None,
+         node_sizes: dict[str, int] | None = None) -> Plan:
     """Decide everything, or raise PlanError with every problem found. `subnet_zones` (eks): each cluster subnet's
-    Availability Zone, from one lookup before planning."""
+    Availability Zone; `node_sizes` (eks): each pool's existing node group's desired size; both from one lookup
+    before planning."""
     stack = settings.stack
     problems: list[Problem] = []
     warnings: list[str] = []
@@ -70,7 +72,7 @@ def plan(settings: Settings, subnet_zones: dict[str, str] | None = None) -> Plan
             fits[index] = fit
 
     items = capacity.demand(chosen, stack.node_pools)
-    pools = capacity.pool_plans(settings, chosen, items, problems, warnings)
+    pools = capacity.pool_plans(settings, chosen, items, problems, warnings, node_sizes or {})
     weights = sum(spec.size_gib for spec in settings.models)
     biggest = max((spec.size_gib for spec in settings.models), default=0)
     if capacity_gib is not None and weights + biggest > capacity_gib:

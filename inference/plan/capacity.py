@@ -24,7 +24,7 @@ def demand(chosen: list[Chosen], pools: list[NodePoolCfg]) -> dict[str, tuple[li
 
 
 def pool_plans(settings: Settings, chosen: list[Chosen], items: dict[str, tuple[list[int], list[int]]],
-               problems: list[Problem], warnings: list[str]) -> list[PoolPlan]:
+               problems: list[Problem], warnings: list[str], node_sizes: dict[str, int]) -> list[PoolPlan]:
     out = []
     for pool_index, pool in enumerate(settings.stack.node_pools):
         it = INSTANCE_TYPES[pool.instance_type]
@@ -63,6 +63,17 @@ def pool_plans(settings: Settings, chosen: list[Chosen], items: dict[str, tuple[
             nodes_at_min=nodes_min, nodes_at_max=nodes_max, nodes_for_updates=nodes_update,
             gpus_at_min=sum(at_min), gpus_at_max=sum(at_max),
             hourly_usd=hourly, monthly_usd_min=month_min, monthly_usd_max=month_max,
-            models=tuple(s.name for s in users), efa=efa(settings, pool, it, users)))
+            models=tuple(s.name for s in users), efa=efa(settings, pool, it, users),
+            desired_nodes=desired_nodes(pool, node_sizes.get(pool.name))))
     return out
+
+
+def desired_nodes(pool: NodePoolCfg, current: int | None) -> int | None:
+    """The node group's desired size to send, or None to leave it to the cluster autoscaler: only when the existing
+    group's size lies outside the new minNodes-maxNodes (EKS refuses a desired size outside min and max, and the
+    autoscaler owns the size otherwise)."""
+    if current is None:
+        return None
+    return min(max(current, pool.min_nodes), pool.max_nodes) if not pool.min_nodes <= current <= pool.max_nodes \
+        else None
 

@@ -275,6 +275,9 @@ class PoolPlan:
     monthly_usd_min: float  # the nodes demanded at min replicas (at least minNodes) running all month
     monthly_usd_max: float  # the same at max replicas
     models: tuple[str, ...]
+    # The existing node group's size is outside minNodes-maxNodes (minNodes raised, maxNodes lowered): send this
+    # desired size once; None: the cluster autoscaler owns it (desiredSize ignored after creation).
+    desired_nodes: int | None
     efa: Efa | None = None  # None: no model spans nodes here, or the instance type has no EFA, or `efa: false`
 
 
