@@ -233,24 +233,19 @@ class ModelSpec(Strict):
             raise ValueError(f"engine {engine.name} needs 'image': {engine.image_note}")
         return v
 
-    @field_validator("loader")
+    @field_validator("loader", "kv_cache_dtype")
     @classmethod
-    def _loader(cls, v: str, info: ValidationInfo) -> str:
+    def _engine_option(cls, v: str, info: ValidationInfo) -> str:
+        """loader runai-streamer and kvCacheDtype fp8 need an engine that has the option."""
+        key, value, attr, why = {
+            "loader": ("loader", "runai-streamer", "streamer", "has no Run:ai Model Streamer loader"),
+            "kv_cache_dtype": ("kvCacheDtype", "fp8", "kv_cache_fp8",
+                               "takes its KV-cache dtype from its options file, not a flag this program sets"),
+        }[info.field_name]
         engine = ENGINES.get(info.data.get("engine", ""))
-        if v == "runai-streamer" and engine is not None and not engine.streamer:
-            raise ValueError(f"engine {engine.name} has no Run:ai Model Streamer loader; engines with loader "
-                             "runai-streamer: " + ", ".join(n for n, e in ENGINES.items() if e.streamer)
-                             + " (or loader default)")
-        return v
-
-    @field_validator("kv_cache_dtype")
-    @classmethod
-    def _kv_flag(cls, v: str, info: ValidationInfo) -> str:
-        engine = ENGINES.get(info.data.get("engine", ""))
-        if v == "fp8" and engine is not None and not engine.kv_cache_fp8:
-            raise ValueError(f"engine {engine.name} takes its KV-cache dtype from its options file, not a flag this "
-                             "program sets; engines that take kvCacheDtype fp8: "
-                             + ", ".join(n for n, e in ENGINES.items() if e.kv_cache_fp8))
+        if v == value and engine is not None and not getattr(engine, attr):
+            raise ValueError(f"engine {engine.name} {why}; engines with {key} {value}: "
+                             + ", ".join(n for n, e in ENGINES.items() if getattr(e, attr)))
         return v
 
     @field_validator("autoscaling")

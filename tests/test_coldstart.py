@@ -137,3 +137,9 @@ def test_cold_start_target_a_single_reader_cannot_meet_says_so():
     # 60 s - (40 + 4) s = 16 s for 40 GiB: 2560 MiB/s per replica, above one reader's 298
     assert "cannot be met whatever the cache: model m1 needs 2560 MiB/s per replica" in msg
     assert "298 MiB/s (one reader, loader default)" in msg and "loader: runai-streamer" in msg
+
+
+def test_fp8_kv_cache_refused_for_an_engine_without_the_flag(project):
+    msg = project.error(models=[model(engine="trtllm", kvCacheDtype="fp8")])
+    assert "field 'kvCacheDtype'" in msg and "engine trtllm takes its KV-cache dtype from its options file" in msg
+    assert "engines with kvCacheDtype fp8: vllm, sglang, tgi" in msg
