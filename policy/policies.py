@@ -21,15 +21,18 @@ CACHE_FILE_SYSTEMS = frozenset({"aws:fsx/lustreFileSystem:LustreFileSystem", "aw
 CACHE_VOLUMES = frozenset({"kubernetes:core/v1:PersistentVolumeClaim", "kubernetes:core/v1:PersistentVolume"})
 CACHE_COMPONENT = "cache"
 
-# Where each workload kind keeps its pod template (metadata + spec).
-POD_TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
-    "Pod": (),
-    "Deployment": ("spec", "template"),
-    "StatefulSet": ("spec", "template"),
-    "DaemonSet": ("spec", "template"),
-    "ReplicaSet": ("spec", "template"),
-    "Job": ("spec", "template"),
-    "CronJob": ("spec", "jobTemplate", "spec", "template"),
+# Where each workload kind keeps its pod templates (metadata + spec).
+POD_TEMPLATE_PATHS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "Pod": ((),),
+    "Deployment": (("spec", "template"),),
+    "StatefulSet": (("spec", "template"),),
+    "DaemonSet": (("spec", "template"),),
+    "ReplicaSet": (("spec", "template"),),
+    "Job": (("spec", "template"),),
+    "CronJob": (("spec", "jobTemplate", "spec", "template"),),
+    # leaderworkerset.x-k8s.io/v1: the leader's template, and the workers' (also the leader's when it has none)
+    "LeaderWorkerSet": (("spec", "leaderWorkerTemplate", "leaderTemplate"),
+                        ("spec", "leaderWorkerTemplate", "workerTemplate")),
 }
 CONTAINER_FIELDS = ("initContainers", "containers", "ephemeralContainers")
 
@@ -80,17 +83,18 @@ def _describe(args: ResourceValidationArgs) -> str:
     return f"{args.resource_type} '{args.name}'"
 
 
-def pod_template(args: ResourceValidationArgs) -> tuple[Mapping[str, Any], Mapping[str, Any], str] | None:
-    """(template metadata, pod spec, field path of the spec) of a Kubernetes workload, or None if it has none."""
-    path = POD_TEMPLATE_PATHS.get(_kind(args))
-    if path is None or not args.resource_type.startswith("kubernetes:"):
-        return None
-    template = _get(args.props, *path) if path else args.props
-    spec = _get(template, "spec")
-    if not isinstance(spec, Mapping):
-        return None
-    metadata = _get(template, "metadata")
-    return (metadata if isinstance(metadata, Mapping) else {}), spec, ".".join((*path, "spec"))
+def pod_templates(args: ResourceValidationArgs) -> list[tuple[Mapping[str, Any], Mapping[str, Any], str]]:
+    """(template metadata, pod spec, field path of the spec) of each pod template of a Kubernetes workload."""
+    if not args.resource_type.startswith("kubernetes:"):
+        return []
+    out = []
+    for path in POD_TEMPLATE_PATHS.get(_kind(args), ()):
+        template = _get(args.props, *path) if path else args.props
+        spec = _get(template, "spec")
+        if isinstance(spec, Mapping):
+            metadata = _get(template, "metadata")
+            out.append(((metadata if isinstance(metadata, Mapping) else {}), spec, ".".join((*path, "spec"))))
+    return out
 
 
 def containers(spec: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
@@ -102,10 +106,8 @@ def containers(spec: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]
 
 
 def pod_containers(args: ResourceValidationArgs) -> Iterator[tuple[str, Mapping[str, Any]]]:
-    """(field path, container) for every container of the resource's pod template; nothing if it has none."""
-    template = pod_template(args)
-    if template is not None:
-        _, spec, at = template
+    """(field path, container) for every container of the resource's pod templates; nothing if it has none."""
+    for _, spec, at in pod_templates(args):
         for where, container in containers(spec):
             yield f"{at}.{where}", container
 
@@ -241,15 +243,13 @@ def _restricted_problems(spec: Mapping[str, Any]) -> Iterator[str]:
 
 def validate_model_pods_restricted(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     """Pod templates labelled model-server or prefetch meet Pod Security "restricted"."""
-    template = pod_template(args)
-    if template is None:
-        return
-    metadata, spec, at = template
-    component = _get(metadata, "labels", COMPONENT_LABEL) or _get(args.props, "metadata", "labels", COMPONENT_LABEL)
-    if component not in MODEL_COMPONENTS:
-        return
-    for problem in _restricted_problems(spec):
-        report_violation(f"{_describe(args)} ({COMPONENT_LABEL}: {component}) {at}.{problem}.", None)
+    for metadata, spec, at in pod_templates(args):
+        component = (_get(metadata, "labels", COMPONENT_LABEL)
+                     or _get(args.props, "metadata", "labels", COMPONENT_LABEL))
+        if component not in MODEL_COMPONENTS:
+            continue
+        for problem in _restricted_problems(spec):
+            report_violation(f"{_describe(args)} ({COMPONENT_LABEL}: {component}) {at}.{problem}.", None)
 
 
 # ---- 5. explicit Kubernetes provider -------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from policy.policies import (
     POLICIES,
     image_problem,
     is_default_provider,
-    pod_template,
+    pod_templates,
     quantity,
 )
 
@@ -405,7 +405,7 @@ def test_real_program_complies(stack_run, request):
     cache = [r for r in run.resources if r.type in CACHE_FILE_SYSTEMS
              or r.inputs.get("metadata", {}).get("labels", {}).get(COMPONENT_LABEL) == "cache"]
     assert cache and all(r.protect for r in cache)
-    templates = [t for r in run.k8s_objects() if (t := pod_template(recorded_args(run, r)))]
+    templates = [t for r in run.k8s_objects() for t in pod_templates(recorded_args(run, r))]
     assert any(t[0]["labels"][COMPONENT_LABEL] == "model-server" for t in templates)
 
 
@@ -422,3 +422,25 @@ def test_compliance_check_catches_a_broken_real_run(dev_run):
     assert sorted(f.split(":")[0] for f in found) == [
         "images-pinned", "kubernetes-explicit-provider", "weight-cache-protected"]
     assert any("vllm/vllm-openai:latest" in f for f in found)
+
+
+def leader_worker_set(leader: dict[str, Any], worker: dict[str, Any]) -> dict[str, Any]:
+    labels = {"app.kubernetes.io/name": "big", COMPONENT_LABEL: "model-server"}
+    return {"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet",
+            "metadata": {"name": "big", "namespace": "inference", "labels": labels},
+            "spec": {"leaderWorkerTemplate": {"size": 2,
+                                              "leaderTemplate": {"metadata": {"labels": labels}, "spec": leader},
+                                              "workerTemplate": {"metadata": {"labels": labels}, "spec": worker}}}}
+
+
+def test_both_templates_of_a_leader_worker_set_are_checked():
+    lws = "kubernetes:leaderworkerset.x-k8s.io/v1:LeaderWorkerSet"
+    assert violations("model-pods-restricted", make_args(lws, leader_worker_set(pod_spec(), pod_spec()))) == []
+    bad = pod_spec()
+    bad["containers"][0]["securityContext"] = {**bad["containers"][0]["securityContext"], "privileged": True}
+    found = violations("model-pods-restricted", make_args(lws, leader_worker_set(pod_spec(), bad)))
+    assert len(found) == 1 and "spec.leaderWorkerTemplate.workerTemplate.spec.containers[engine]" in found[0]
+    gpu = pod_spec()
+    gpu["containers"][0]["resources"] = {"limits": {GPU: 8}}
+    [message] = violations("gpu-requests-equal-limits", make_args(lws, leader_worker_set(gpu, pod_spec())))
+    assert "leaderTemplate.spec.containers[engine].resources.limits" in message
