@@ -63,7 +63,7 @@ class ModelCache(pulumi.ComponentResource):
             self.hf_token = k8s.core.v1.Secret(
                 f"{name}-hf-token", metadata={"name": HF_TOKEN_SECRET, "namespace": args.namespace, "labels": LABELS},
                 type="Opaque", string_data={"token": args.hf_token}, opts=child)
-        self.jobs: dict[str, k8s.batch.v1.Job] = {}
+        self.jobs: dict[str, k8s.apiextensions.CustomResource] = {}
         for m in args.models:
             # An s3 Job needs no token; an hf Job mounts it when it exists.
             wait = [self.claim] if m.prefetch.scheme == "s3" or self.hf_token is None else [self.claim, self.hf_token]

@@ -135,8 +135,10 @@ class ModelService(pulumi.ComponentResource):
                 metadata={**meta, "name": m.container.config.config_map},
                 data=dict(m.container.config.files), opts=child)
             depends_on.append(self.config_map)
-        self.deployment = k8s.apps.v1.Deployment(
-            f"{name}-deploy", spec=spec,
+        # The untyped class registers the same type token (kubernetes:apps/v1:Deployment) and inputs as the typed one,
+        # without the SDK converting every output value into its typed classes: the largest object of each model.
+        self.deployment = k8s.apiextensions.CustomResource(
+            f"{name}-deploy", api_version="apps/v1", kind="Deployment", spec=spec,
             metadata={**meta, "annotations": workload_skips([m.container.image, m.weights_check.image], gpu=True)},
             opts=pulumi.ResourceOptions(parent=self, custom_timeouts=timeouts, depends_on=depends_on))
         self.service = k8s.core.v1.Service(

@@ -102,7 +102,7 @@ def fetch_script(p: Prefetch) -> str:
 
 
 def prefetch_job(name: str, m: ModelPlan, namespace: str, cluster: ClusterInfo | None, parent: pulumi.Resource,
-                 depends_on: list[pulumi.Resource]) -> k8s.batch.v1.Job:
+                 depends_on: list[pulumi.Resource]) -> k8s.apiextensions.CustomResource:
     """The Job fetching one model revision; for s3 sources also its ServiceAccount and, on EKS, its read-only role."""
     p, mount, claim = m.prefetch, m.volumes.mount_path, m.volumes.claim
     meta = {"namespace": namespace, "labels": labels(m.name, PREFETCH)}
@@ -172,8 +172,9 @@ def prefetch_job(name: str, m: ModelPlan, namespace: str, cluster: ClusterInfo |
         },
     }
     timeouts = pulumi.CustomTimeouts(create=f"{p.timeout_s}s", update=f"{p.timeout_s}s")
-    return k8s.batch.v1.Job(
-        f"{name}-job",
+    # Untyped, same type token (kubernetes:batch/v1:Job) and inputs: the SDK skips typing every output value.
+    return k8s.apiextensions.CustomResource(
+        f"{name}-job", api_version="batch/v1", kind="Job",
         metadata={**meta, "name": p.job_name,
                   "annotations": {"inference/source": f"{p.scheme}://{p.repo}", "inference/revision": p.revision,
                                   # A Job that failed (deadline, retries) is replaced by the next `pulumi up`,
