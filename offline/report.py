@@ -68,7 +68,7 @@ def _cold_rows(plan: dict[str, Any]) -> list[list[str]]:
             f"{cs['engineStartSeconds']}s + {cs['compileSeconds']}s",
             f"{_duration(cs['warmSeconds'])} = {cs['weightReadSeconds']}s + {cs['engineStartSeconds']}s",
             f"{_duration(cs['floorSeconds'])}: {cs['limitSeconds']}s at {cs['limitMiBps']} MiB/s ({cs['limitLink']})",
-            f"{cs['warmSeconds'] / cs['floorSeconds']:.2f}x"])
+            f"{cs['warmRatio']:.2f}x"])
     return rows
 POOL_HEADER = ["pool", "instance", "GPU", "GPUs/node", "nodes min-max", "demand at min", "demand at max",
                "with surge room", "$/hour", "$/month min-max"]

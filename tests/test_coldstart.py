@@ -25,6 +25,7 @@ def test_default_loader_on_a_shared_cache_hand_computed():
     assert (c.image_pull_s, c.weight_read_s, c.engine_start_s, c.compile_s) == (100, 59, 42, 46)
     # 10 GiB image / 0.1 GiB/s; 16384 MiB / 279; 40 s + 16 GiB / 10 GiB/s; vLLM's torch.compile without a cache
     assert (c.estimate_s, c.warm_s, c.limit_s, c.floor_s) == (100 + 59 + 42 + 46, 59 + 42, 59, 59 + 40)
+    assert c.warm_ratio == round(101 / 99, 2) == 1.02
     assert c.budget_s == 300  # 2 x (59 + 42 + 46) = 294, raised to the 5-minute floor
 
 

@@ -61,7 +61,8 @@ def model_plan(**changes: Any) -> ModelPlan:
                 batch_size=None),
         cold_start=ColdStart(loader="default", image_pull_s=1, weight_read_s=2, engine_start_s=3, compile_s=4,
                              estimate_s=10, warm_s=5, budget_s=300, read_mibps=100, limit_link="node network",
-                             limit_mibps=100, limit_s=2, floor_s=42, streamer_concurrency=None), cost=Cost(1.0, 2.0),
+                             limit_mibps=100, limit_s=2, floor_s=42, warm_ratio=0.12,
+                             streamer_concurrency=None), cost=Cost(1.0, 2.0),
         weights_check=WeightsCheck(image="bb:1", cpu_request="1m", cpu_limit="2m", memory="3Mi"), prefetch=PREFETCH)
     return dataclasses.replace(base, **changes)
 

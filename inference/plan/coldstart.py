@@ -106,8 +106,8 @@ def cold_start(spec: ModelSpec, it: InstanceType, aggregate: int, per_client: in
         estimate_s=pull + read + start + engine.compile_s, warm_s=read + start,
         budget_s=clamp(BUDGET_FACTOR * (read + start + engine.compile_s), BUDGET_MIN_S, BUDGET_MAX_S),
         read_mibps=read_mibps, limit_link=link, limit_mibps=limit,
-        limit_s=math.ceil(spec.size_gib * 1024 / limit),
-        floor_s=math.ceil(spec.size_gib * 1024 / limit) + engine.start_seconds, streamer_concurrency=concurrency)
+        limit_s=(limit_s := math.ceil(spec.size_gib * 1024 / limit)), floor_s=limit_s + engine.start_seconds,
+        warm_ratio=round((read + start) / (limit_s + engine.start_seconds), 2), streamer_concurrency=concurrency)
 
 
 def cheapest_fsx(needed_mibps: int, capacity_gib: float) -> tuple[int, int, float]:

@@ -153,6 +153,7 @@ class ColdStart:
     limit_mibps: int  # ... its rate for one replica ...
     limit_s: int  # ... and the weights over it: no loader reads faster
     floor_s: int  # limit_s plus the engine's own start: the fastest a warm start can be on this path
+    warm_ratio: float  # warm_s / floor_s, two decimals: how close a warm start comes to that floor
     streamer_concurrency: int | None  # runai-streamer: parallel reads
 
 
