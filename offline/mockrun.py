@@ -16,9 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+from google.protobuf import struct_pb2
 from pulumi.runtime import config as runtime_config
 from pulumi.runtime import mocks, rpc, settings
+from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
 
 from inference.errors import InputError
 from inference.yaml_loader import load_file
@@ -201,8 +204,45 @@ class RecordingMocks(pulumi.runtime.Mocks):
         return {}
 
 
+class _Special(Exception):
+    """A value the plain conversion does not handle (a secret, asset, resource reference or unknown)."""
+
+
+def _plain(value: struct_pb2.Value) -> Any:
+    """One protobuf value as plain, normalised Python data (integral numbers as ints), in one pass; raises _Special
+    on anything the SDK's deserializer treats specially, so that the caller falls back to it."""
+    kind = value.WhichOneof("kind")
+    if kind == "string_value":
+        if value.string_value == rpc.UNKNOWN:
+            raise _Special
+        return value.string_value
+    if kind == "number_value":
+        number = value.number_value
+        return int(number) if number.is_integer() else number
+    if kind == "struct_value":
+        return _plain_struct(value.struct_value)
+    if kind == "list_value":
+        return [_plain(v) for v in value.list_value.values]
+    if kind == "bool_value":
+        return value.bool_value
+    return None
+
+
+def _plain_struct(struct: struct_pb2.Struct) -> dict[str, Any]:
+    if rpc._special_sig_key in struct.fields:
+        raise _Special
+    return {k: _plain(v) for k, v in struct.fields.items()}
+
+
 class RecordingMonitor(mocks.MockMonitor):
-    """The mock monitor, also recording parent, provider and resource options of every registration."""
+    """The mock monitor, also recording parent, provider and resource options of every registration.
+
+    It stands in for the engine, which in a real run is another process. For a registration of plain data (no
+    secret, asset, resource reference, unknown or transform) it reads the inputs once, straight into the recorded
+    form, and echoes the engine's own encoding of every input the mock state hands back unchanged, instead of
+    decoding and re-encoding every value in the program's process as MockMonitor does. The response is the same
+    (tests/test_mockrun.py compares it with MockMonitor's for every registration); anything else takes
+    MockMonitor's path."""
 
     def __init__(self, mocks_: RecordingMocks):
         super().__init__(mocks_)
@@ -211,20 +251,43 @@ class RecordingMonitor(mocks.MockMonitor):
         self.lock = mocks_.lock
 
     def RegisterResource(self, request):
-        response = super().RegisterResource(request)
         if request.type == "pulumi:pulumi:Stack":
-            return response
+            return super().RegisterResource(request)
+        try:
+            if request.transforms:
+                raise _Special
+            inputs = _plain_struct(request.object)
+        except _Special:
+            response = super().RegisterResource(request)
+            inputs = normalise(self.mocks_.seen.inputs)
+        else:
+            response = self._register_plain(request, inputs)
         timeouts = {k: getattr(request.customTimeouts, k) for k in ("create", "update", "delete")
                     if getattr(request.customTimeouts, k)}
         record = Registered(
             type=request.type, name=request.name, urn=response.urn, parent=request.parent,
             provider=_provider_name(request.provider), custom=request.custom,
-            remote=request.remote, inputs=normalise(self.mocks_.seen.inputs),
+            remote=request.remote, inputs=inputs,
             protect=request.protect, retain_on_delete=request.retainOnDelete, custom_timeouts=timeouts,
             depends_on=sorted(request.dependencies), ignore_changes=list(request.ignoreChanges))
         with self.lock:
             self.run.resources.append(record)
         return response
+
+    def _register_plain(self, request, inputs: dict[str, Any]):
+        """MockMonitor.RegisterResource for plain inputs: the mock's state, encoded reusing the request's encoding
+        of each input value the state holds unchanged."""
+        urn = self.make_urn(request.parent, request.type, request.name)
+        rid, state = self.mocks.new_resource(mocks.MockResourceArgs(
+            typ=request.type, name=request.name, inputs=inputs, provider=request.provider,
+            resource_id=request.importId, custom=request.custom or False))
+        echoed = {k for k, v in state.items() if k in inputs and v is inputs[k]}
+        computed = _sync_await(rpc.serialize_properties({k: v for k, v in state.items() if k not in echoed}, {}))
+        obj = struct_pb2.Struct()
+        for key in state:  # in the state's order, as serialize_properties would have it
+            obj.fields[key].CopyFrom(request.object.fields[key] if key in echoed else computed.fields[key])
+        self.resources[urn] = mocks.MockMonitor.ResourceRegistration(urn, rid, state)
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=rid, object=obj)
 
 
 def _provider_name(ref: str) -> str:
