@@ -69,7 +69,7 @@ class ModelCache(pulumi.ComponentResource):
             wait = [self.claim] if m.prefetch.scheme == "s3" or self.hf_token is None else [self.claim, self.hf_token]
             self.jobs[m.name] = prefetch_job(f"{name}-{m.name}", m, args.namespace, args.cluster, self, wait)
         self.register_outputs({"claimName": self.claim_name,
-                               "jobs": {n: job.metadata["name"] for n, job in self.jobs.items()}})
+                               "jobs": {m.name: m.prefetch.job_name for m in args.models}})
 
     def _keep(self, depends_on: list[pulumi.Resource] | None = None) -> pulumi.ResourceOptions:
         """Options for anything holding weights: never deleted by Pulumi, even when removed from the program."""

@@ -6,6 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import pulumi
+from pulumi_kubernetes import _utilities as k8s_utilities
+
 PART_OF = {"app.kubernetes.io/part-of": "inference"}
 MANAGED = {**PART_OF, "app.kubernetes.io/managed-by": "pulumi"}
 
@@ -98,3 +101,19 @@ def workload_skips(images: Iterable[str], gpu: bool = False, unprobed: bool = Fa
     by_tag = any("@sha256:" not in image for image in images)
     return checkov_skips(*(("CKV_K8S_11",) if gpu else ()), *(("CKV_K8S_8", "CKV_K8S_9") if unprobed else ()),
                          *(TAG_PINNED if by_tag else ()))
+
+
+class KubeObject(pulumi.CustomResource):
+    """A Kubernetes object registered as pulumi-kubernetes' own class registers it: the type token the typed class
+    uses (kubernetes:core/v1:Service, kubernetes:apps/v1:Deployment, kubernetes:keda.sh/v1alpha1:ScaledObject), the
+    same inputs (apiVersion, kind and the fields given) and the package's version and download URL, without the
+    typed classes' conversion of every input and output value through their generated types."""
+
+    def __init__(self, name: str, api_version: str, kind: str, opts: pulumi.ResourceOptions, **fields: Any):
+        group, _, version = api_version.rpartition("/")
+        super().__init__(f"kubernetes:{group or 'core'}/{version}:{kind}", name,
+                         {"apiVersion": api_version, "kind": kind, **fields},
+                         pulumi.ResourceOptions.merge(_K8S_DEFAULTS, opts))
+
+
+_K8S_DEFAULTS = k8s_utilities.get_resource_opts_defaults()

@@ -12,11 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from inference.plan.records import ModelPlan
 
-from .conventions import MODEL_SERVER, PORT_NAME, SERVICE_PORT, labels, selector, workload_skips
+from .conventions import MODEL_SERVER, PORT_NAME, SERVICE_PORT, KubeObject, labels, selector, workload_skips
 from .model_service import autoscaler, pod_template
 
 LWS_API_VERSION = "leaderworkerset.x-k8s.io/v1"
@@ -77,26 +76,27 @@ class LeaderWorkerService(pulumi.ComponentResource):
         if m.scaling.replicas is not None:  # under an autoscaler the field is left to it
             spec["replicas"] = m.scaling.replicas
         images = [m.container.image, m.weights_check.image]
-        self.leader_worker_set = k8s.apiextensions.CustomResource(
-            f"{name}-lws", api_version=LWS_API_VERSION, kind="LeaderWorkerSet",
+        self.leader_worker_set = KubeObject(
+            f"{name}-lws", LWS_API_VERSION, "LeaderWorkerSet",
             metadata={**meta, "annotations": workload_skips(images, gpu=True, unprobed=True)}, spec=spec,
             opts=pulumi.ResourceOptions(parent=self, depends_on=args.depends_on))
-        self.service = k8s.core.v1.Service(
-            f"{name}-svc", metadata=meta,
+        self.service = KubeObject(
+            f"{name}-svc", "v1", "Service", metadata=meta,
             spec={"type": "ClusterIP", "selector": {**selector(m.name, MODEL_SERVER), LWS_NAME_LABEL: m.name,
                                                     LWS_WORKER_INDEX_LABEL: "0"},
                   "ports": [{"name": PORT_NAME, "port": SERVICE_PORT, "targetPort": PORT_NAME, "protocol": "TCP"}]},
             opts=child)
         # One pod down takes its whole group down: at most pdb_max_unavailable pods means that many replicas.
-        self.pdb = k8s.policy.v1.PodDisruptionBudget(
-            f"{name}-pdb", metadata=meta, spec={"maxUnavailable": m.rollout.pdb_max_unavailable,
-                                                "selector": {"matchLabels": selector(m.name, MODEL_SERVER)}},
+        self.pdb = KubeObject(
+            f"{name}-pdb", "policy/v1", "PodDisruptionBudget", metadata=meta,
+            spec={"maxUnavailable": m.rollout.pdb_max_unavailable,
+                  "selector": {"matchLabels": selector(m.name, MODEL_SERVER)}},
             opts=child)
         # The namespace denies all traffic by default; the ranks of a group talk to each other on ports the engine
         # and NCCL choose (torch distributed rendezvous, NCCL sockets), so the group's pods may reach each other.
         group = {"podSelector": {"matchLabels": {LWS_NAME_LABEL: m.name}}}
-        self.group_policy = k8s.networking.v1.NetworkPolicy(
-            f"{name}-group", metadata={**meta, "name": f"{m.name}-group"},
+        self.group_policy = KubeObject(
+            f"{name}-group", "networking.k8s.io/v1", "NetworkPolicy", metadata={**meta, "name": f"{m.name}-group"},
             spec={**group, "policyTypes": ["Ingress", "Egress"], "ingress": [{"from": [group]}],
                   "egress": [{"to": [group]}]},
             opts=child)

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from inference.plan.records import ModelPlan, Probe
 
@@ -17,6 +16,7 @@ from .conventions import (
     POD_SECURITY_CONTEXT,
     PORT_NAME,
     SERVICE_PORT,
+    KubeObject,
     labels,
     selector,
     workload_skips,
@@ -128,26 +128,25 @@ class ModelService(pulumi.ComponentResource):
         timeouts = pulumi.CustomTimeouts(create=f"{m.rollout.create_timeout_s}s",
                                          update=f"{m.rollout.update_timeout_s}s")
         depends_on = list(args.depends_on)
-        self.config_map: k8s.core.v1.ConfigMap | None = None
+        self.config_map: KubeObject | None = None
         if m.container.config is not None:
-            self.config_map = k8s.core.v1.ConfigMap(
-                f"{name}-engine-config",
+            self.config_map = KubeObject(
+                f"{name}-engine-config", "v1", "ConfigMap",
                 metadata={**meta, "name": m.container.config.config_map},
                 data=dict(m.container.config.files), opts=child)
             depends_on.append(self.config_map)
-        # The untyped class registers the same type token (kubernetes:apps/v1:Deployment) and inputs as the typed one,
-        # without the SDK converting every output value into its typed classes: the largest object of each model.
-        self.deployment = k8s.apiextensions.CustomResource(
-            f"{name}-deploy", api_version="apps/v1", kind="Deployment", spec=spec,
+        self.deployment = KubeObject(
+            f"{name}-deploy", "apps/v1", "Deployment", spec=spec,
             metadata={**meta, "annotations": workload_skips([m.container.image, m.weights_check.image], gpu=True)},
             opts=pulumi.ResourceOptions(parent=self, custom_timeouts=timeouts, depends_on=depends_on))
-        self.service = k8s.core.v1.Service(
-            f"{name}-svc", metadata=meta,
+        self.service = KubeObject(
+            f"{name}-svc", "v1", "Service", metadata=meta,
             spec={"type": "ClusterIP", "selector": selector(m.name, MODEL_SERVER),
                   "ports": [{"name": PORT_NAME, "port": SERVICE_PORT, "targetPort": PORT_NAME, "protocol": "TCP"}]},
             opts=child)
-        self.pdb = k8s.policy.v1.PodDisruptionBudget(
-            f"{name}-pdb", metadata=meta, spec={"maxUnavailable": m.rollout.pdb_max_unavailable, "selector": match},
+        self.pdb = KubeObject(
+            f"{name}-pdb", "policy/v1", "PodDisruptionBudget", metadata=meta,
+            spec={"maxUnavailable": m.rollout.pdb_max_unavailable, "selector": match},
             opts=child)
         self.autoscaler = autoscaler(name, m, meta, child, {"apiVersion": "apps/v1", "kind": "Deployment",
                                                             "name": m.name})
@@ -162,16 +161,16 @@ def autoscaler(name: str, m: ModelPlan, meta: dict[str, Any], child: pulumi.Reso
     if a is None:
         return None
     if a.kind == "hpa":
-        return k8s.autoscaling.v2.HorizontalPodAutoscaler(
-            f"{name}-hpa", metadata=meta,
+        return KubeObject(
+            f"{name}-hpa", "autoscaling/v2", "HorizontalPodAutoscaler", metadata=meta,
             spec={"scaleTargetRef": target, "minReplicas": s.min_replicas, "maxReplicas": s.max_replicas,
                   "metrics": [{"type": "Pods", "pods": {
                       "metric": {"name": a.hpa_metric},
                       "target": {"type": "AverageValue", "averageValue": a.target_quantity}}}],
                   "behavior": a.behavior},
             opts=child)
-    return k8s.apiextensions.CustomResource(
-        f"{name}-scaledobject", api_version="keda.sh/v1alpha1", kind="ScaledObject", metadata=meta,
+    return KubeObject(
+        f"{name}-scaledobject", "keda.sh/v1alpha1", "ScaledObject", metadata=meta,
         spec={"scaleTargetRef": target, "minReplicaCount": s.min_replicas, "maxReplicaCount": s.max_replicas,
               "pollingInterval": a.polling_interval_s,
               "advanced": {"horizontalPodAutoscalerConfig": {"behavior": a.behavior}},

@@ -8,11 +8,10 @@ from typing import Any
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_kubernetes as k8s
 
 from inference.plan.records import ModelPlan, Prefetch
 
-from .conventions import CONTAINER_SECURITY_CONTEXT, POD_SECURITY_CONTEXT, PREFETCH, labels, workload_skips
+from .conventions import CONTAINER_SECURITY_CONTEXT, POD_SECURITY_CONTEXT, PREFETCH, KubeObject, labels, workload_skips
 from .provider import ClusterInfo
 
 HF_TOKEN_SECRET = "hf-token"
@@ -102,7 +101,7 @@ def fetch_script(p: Prefetch) -> str:
 
 
 def prefetch_job(name: str, m: ModelPlan, namespace: str, cluster: ClusterInfo | None, parent: pulumi.Resource,
-                 depends_on: list[pulumi.Resource]) -> k8s.apiextensions.CustomResource:
+                 depends_on: list[pulumi.Resource]) -> KubeObject:
     """The Job fetching one model revision; for s3 sources also its ServiceAccount and, on EKS, its read-only role."""
     p, mount, claim = m.prefetch, m.volumes.mount_path, m.volumes.claim
     meta = {"namespace": namespace, "labels": labels(m.name, PREFETCH)}
@@ -110,8 +109,9 @@ def prefetch_job(name: str, m: ModelPlan, namespace: str, cluster: ClusterInfo |
     depends_on = list(depends_on)
     pod: dict[str, Any] = {}
     if p.service_account is not None:
-        depends_on.append(k8s.core.v1.ServiceAccount(
-            f"{name}-sa", metadata={**meta, "name": p.service_account}, automount_service_account_token=False,
+        depends_on.append(KubeObject(
+            f"{name}-sa", "v1", "ServiceAccount", metadata={**meta, "name": p.service_account},
+            automountServiceAccountToken=False,
             opts=child))
         pod["serviceAccountName"] = p.service_account
         if cluster is not None:
@@ -172,9 +172,8 @@ def prefetch_job(name: str, m: ModelPlan, namespace: str, cluster: ClusterInfo |
         },
     }
     timeouts = pulumi.CustomTimeouts(create=f"{p.timeout_s}s", update=f"{p.timeout_s}s")
-    # Untyped, same type token (kubernetes:batch/v1:Job) and inputs: the SDK skips typing every output value.
-    return k8s.apiextensions.CustomResource(
-        f"{name}-job", api_version="batch/v1", kind="Job",
+    return KubeObject(
+        f"{name}-job", "batch/v1", "Job",
         metadata={**meta, "name": p.job_name,
                   "annotations": {"inference/source": f"{p.scheme}://{p.repo}", "inference/revision": p.revision,
                                   # A Job that failed (deadline, retries) is replaced by the next `pulumi up`,
