@@ -179,3 +179,50 @@ def test_cache_pvc_claim_and_jobs_from_the_plan():
     assert container["resources"]["limits"] == {"cpu": "2", "memory": "3Gi"}
     assert run.one("kubernetes:batch/v1:Job", "w-m-job").custom_timeouts == {"create": "2345s", "update": "2345s"}
 
+
+
+# ---------------------------------------------------------------- KubeObject
+
+KUBE_KINDS = [  # (typed class, apiVersion, kind, fields)
+    ("core.v1.Service", "v1", "Service", {"spec": {"ports": [{"port": 80}]}}),
+    ("core.v1.ServiceAccount", "v1", "ServiceAccount", {"automount_service_account_token": False}),
+    ("core.v1.ConfigMap", "v1", "ConfigMap", {"data": {"a": "b"}}),
+    ("apps.v1.Deployment", "apps/v1", "Deployment", {"spec": {"replicas": 2}}),
+    ("batch.v1.Job", "batch/v1", "Job", {"spec": {"backoffLimit": 3}}),
+    ("policy.v1.PodDisruptionBudget", "policy/v1", "PodDisruptionBudget", {"spec": {"maxUnavailable": 1}}),
+    ("autoscaling.v2.HorizontalPodAutoscaler", "autoscaling/v2", "HorizontalPodAutoscaler",
+     {"spec": {"minReplicas": 1}}),
+    ("networking.v1.NetworkPolicy", "networking.k8s.io/v1", "NetworkPolicy", {"spec": {"podSelector": {}}}),
+]
+
+
+def test_kube_object_registers_what_the_typed_class_registers():
+    import pulumi
+    import pulumi_kubernetes as k8s
+
+    from components.conventions import KubeObject
+
+    def camel(key: str) -> str:
+        head, *rest = key.split("_")
+        return head + "".join(part.title() for part in rest)
+
+    def build() -> None:
+        for path, api_version, kind, fields in KUBE_KINDS:
+            typed = k8s
+            for part in path.split("."):
+                typed = getattr(typed, part)
+            meta = {"name": kind.lower(), "labels": {"a": "b"}}
+            typed(f"typed-{kind}", metadata=meta, **fields)
+            KubeObject(f"plain-{kind}", api_version, kind, pulumi.ResourceOptions(),
+                       metadata=meta, **{camel(k): v for k, v in fields.items()})
+        KubeObject("crd", "keda.sh/v1alpha1", "ScaledObject", pulumi.ResourceOptions(), spec={"x": 1})
+        k8s.apiextensions.CustomResource("untyped-crd", api_version="keda.sh/v1alpha1", kind="ScaledObject",
+                                         spec={"x": 1})
+
+    run = run_function(build)
+    named = {r.name: r for r in run.resources}
+    for _, _, kind, _ in KUBE_KINDS:
+        typed, plain = named[f"typed-{kind}"], named[f"plain-{kind}"]
+        assert (plain.type, plain.inputs, plain.provider) == (typed.type, typed.inputs, typed.provider), kind
+    assert named["crd"].type == named["untyped-crd"].type == "kubernetes:keda.sh/v1alpha1:ScaledObject"
+    assert named["crd"].inputs == named["untyped-crd"].inputs
