@@ -1,5 +1,6 @@
 """Kubernetes conventions the components share: labels and selectors, Pod Security settings and labels, the GPU
-taint and toleration, the port name, and the checkov findings the program accepts (with their reasons)."""
+taint and toleration, the port name, the checkov findings the program accepts (with their reasons), and KubeObject,
+the one way per-model objects register."""
 
 from __future__ import annotations
 
